@@ -1,0 +1,298 @@
+"""The cnnspec reference: a small convolutional network in NumPy, one idea at a time.
+
+Read it top to bottom. Each layer is a pair of functions: a forward pass that returns its output
+and a `cache` (whatever the backward pass needs), and a backward pass that takes the upstream
+gradient `dout` with that cache and returns the gradients of the inputs. SPEC.md is the contract;
+the clause ids in the comments (CONV-2, POOL-3, ...) point into it.
+
+Everything is vectorised: the convolution is a matrix product over im2col patches, pooling is a
+reduction over window views. The only Python loops run over kernel or window offsets (9 or 4
+steps), never over pixels, channels or images.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+FLOATS = (np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checking (GEN-ERR): say which argument, what shape was expected and what came.
+# --------------------------------------------------------------------------------------------
+
+def _array(name, value, ndim, what, floating=True):
+    """Return `value` if it is an ndarray with `ndim` axes (any number if None), else explain."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of shape {what}, got {type(value).__name__}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must have shape {what} ({ndim} axes), got shape {value.shape}")
+    if floating and value.dtype not in FLOATS:
+        raise ValueError(f"{name} must be float32 or float64, got dtype {value.dtype}")
+    return value
+
+
+def _positive_int(name, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _same_shape(name, value, shape):
+    _array(name, value, len(shape), str(tuple(shape)))
+    if value.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (the forward output's shape), "
+                         f"got {value.shape}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution (CONV): cross-correlation of a zero-padded input with F filters.
+# --------------------------------------------------------------------------------------------
+
+def _patches(Xp, KH, KW, stride):
+    """All KHxKW windows of Xp taken every `stride` pixels: a view of shape (N,C,Ho,Wo,KH,KW)."""
+    return sliding_window_view(Xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def conv2d(X, W, b, stride=1, padding=0):
+    X = _array("X", X, 4, "(N, C, H, W)")
+    W = _array("W", W, 4, "(F, C, KH, KW)")
+    b = _array("b", b, 1, "(F,)")
+    stride = _positive_int("stride", stride, 1)
+    padding = _positive_int("padding", padding, 0)
+    N, C, H, Wd = X.shape
+    F, CW, KH, KW = W.shape
+    if CW != C:
+        raise ValueError(f"W must have shape (F, {C}, KH, KW) to match X's {C} channels, got {W.shape}")
+    if b.shape != (F,):
+        raise ValueError(f"b must have shape ({F},) for W's {F} filters, got {b.shape}")
+    if KH > H + 2 * padding or KW > Wd + 2 * padding:
+        raise ValueError(f"W's kernel {KH}x{KW} is larger than the padded input "
+                         f"{H + 2 * padding}x{Wd + 2 * padding} (X {X.shape}, padding {padding})")
+    dtype = X.dtype
+    Xp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), dtype)   # zero padding, all sides
+    Xp[:, :, padding:padding + H, padding:padding + Wd] = X
+    win = _patches(Xp, KH, KW, stride)
+    Ho, Wo = win.shape[2], win.shape[3]
+    # im2col: one row per output pixel, one column per (c, u, v); this copy is the only big one.
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * KH * KW)
+    Wmat = W.reshape(F, -1).astype(dtype, copy=False)
+    out = cols @ Wmat.T + b.astype(dtype, copy=False)          # (N*Ho*Wo, F)
+    out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+    cache = (X.shape, Wmat, W.shape, cols, stride, padding, dtype)
+    return np.ascontiguousarray(out), cache
+
+
+def conv2d_backward(dout, cache):
+    (N, C, H, Wd), Wmat, Wshape, cols, stride, padding, dtype = cache
+    F, _, KH, KW = Wshape
+    Ho = (H + 2 * padding - KH) // stride + 1
+    Wo = (Wd + 2 * padding - KW) // stride + 1
+    dout = _same_shape("dout", dout, (N, F, Ho, Wo))
+    d = dout.astype(dtype, copy=False).transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)
+    db = d.sum(axis=0)
+    dW = (d.T @ cols).reshape(Wshape)                         # summed over the batch (CONV-4)
+    dcols = (d @ Wmat).reshape(N, Ho, Wo, C, KH, KW)
+    # col2im: every window sends its gradient back to the pixels it read. Loop over the KH*KW
+    # kernel offsets; each step adds a strided slice for all images, channels and windows.
+    dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), dtype)
+    for u in range(KH):
+        for v in range(KW):
+            dXp[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride] += \
+                dcols[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+    dX = dXp[:, :, padding:padding + H, padding:padding + Wd]
+    return np.ascontiguousarray(dX), dW, db
+
+
+# --------------------------------------------------------------------------------------------
+# Max pooling (POOL): the largest value of each window; its gradient goes to the FIRST maximum.
+# --------------------------------------------------------------------------------------------
+
+def maxpool2d(X, pool_size=2, stride=2):
+    X = _array("X", X, 4, "(N, C, H, W)")
+    pool_size = _positive_int("pool_size", pool_size, 1)
+    stride = _positive_int("stride", stride, 1)
+    N, C, H, Wd = X.shape
+    if pool_size > H or pool_size > Wd:
+        raise ValueError(f"pool_size {pool_size} is larger than X's {H}x{Wd} image (X {X.shape})")
+    win = _patches(X, pool_size, pool_size, stride)           # (N, C, Ho, Wo, p, p) view
+    Ho, Wo = win.shape[2], win.shape[3]
+    flat = win.reshape(N, C, Ho, Wo, pool_size * pool_size)
+    # argmax returns the first maximal index in row-major window order: the tie rule (POOL-3).
+    first = flat.argmax(axis=-1)
+    out = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
+    return out, (X.shape, X.dtype, first, pool_size, stride)
+
+
+def maxpool2d_backward(dout, cache):
+    (N, C, H, Wd), dtype, first, p, stride = cache
+    Ho, Wo = first.shape[2], first.shape[3]
+    dout = _same_shape("dout", dout, (N, C, Ho, Wo)).astype(dtype, copy=False)
+    dX = np.zeros((N, C, H, Wd), dtype)
+    # Each window offset (u, v) routes the windows whose first maximum sits there; overlapping
+    # windows (stride < pool_size) add into the same pixel (POOL-4).
+    for k in range(p * p):
+        u, v = divmod(k, p)
+        dX[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride] += np.where(first == k, dout, 0)
+    return dX
+
+
+# --------------------------------------------------------------------------------------------
+# ReLU (RELU): max(0, X); the gradient passes only where X > 0, so X == 0 gets none.
+# --------------------------------------------------------------------------------------------
+
+def relu(X):
+    X = _array("X", X, None, "(any)")
+    return np.maximum(X, 0), (X > 0, X.dtype)
+
+
+def relu_backward(dout, cache):
+    positive, dtype = cache
+    dout = _same_shape("dout", dout, positive.shape)
+    return np.where(positive, dout, 0).astype(dtype, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Fully connected (FC): Z = X @ W + b.
+# --------------------------------------------------------------------------------------------
+
+def fully_connected_forward(X, W, b):
+    X = _array("X", X, 2, "(N, D)")
+    W = _array("W", W, 2, "(D, M)")
+    b = _array("b", b, 1, "(M,)")
+    if W.shape[0] != X.shape[1]:
+        raise ValueError(f"W must have shape ({X.shape[1]}, M) to match X {X.shape}, got {W.shape}")
+    if b.shape != (W.shape[1],):
+        raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
+    W = W.astype(X.dtype, copy=False)
+    return X @ W + b.astype(X.dtype, copy=False), (X, W)
+
+
+def fully_connected_backward(dZ, cache):
+    X, W = cache
+    dZ = _same_shape("dZ", dZ, (X.shape[0], W.shape[1])).astype(X.dtype, copy=False)
+    return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax cross-entropy (LOSS): mean of -log softmax(Z)[n, y_n], and its gradient.
+# --------------------------------------------------------------------------------------------
+
+def softmax_cross_entropy_loss(Z, y):
+    Z = _array("Z", Z, 2, "(N, K)")
+    y = _array("y", y, 1, f"({Z.shape[0]},)", floating=False)
+    N, K = Z.shape
+    if y.shape != (N,):
+        raise ValueError(f"y must have shape ({N},) to match Z {Z.shape}, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    if N and (y.min() < 0 or y.max() >= K):
+        raise ValueError(f"y must hold labels in [0, {K}), got values from {y.min()} to {y.max()}")
+    # Shifting by the row maximum keeps exp() from overflowing for large logits (LOSS-3).
+    shifted = Z - Z.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(N)
+    loss = -float(log_probs[rows, y].mean(dtype=np.float64))
+    dZ = np.exp(log_probs)
+    dZ[rows, y] -= 1
+    return loss, dZ / N
+
+
+# --------------------------------------------------------------------------------------------
+# The network (INIT, NET, PRED, ACC):
+#   conv(8, 3x3, pad 1) -> relu -> pool 2 -> conv(16, 3x3, pad 1) -> relu -> pool 2
+#   -> flatten (c, h, w) -> fc 784x128 -> relu -> fc 128x10 -> softmax cross-entropy
+# --------------------------------------------------------------------------------------------
+
+PARAM_SHAPES = {
+    "W1": (8, 1, 3, 3), "b1": (8,),
+    "W2": (16, 8, 3, 3), "b2": (16,),
+    "W3": (16 * 7 * 7, 128), "b3": (128,),
+    "W4": (128, 10), "b4": (10,),
+}
+
+
+def initialize_parameters(seed=None):
+    """He-normal weights (std sqrt(2 / fan_in), right for ReLU), zero biases, float32."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        if name.startswith("W"):
+            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+            params[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        else:
+            params[name] = np.zeros(shape, np.float32)
+    return params
+
+
+def _check_network_inputs(X, params, y=None):
+    X = _array("X", X, 4, "(N, 1, 28, 28)")
+    if X.shape[1:] != (1, 28, 28):
+        raise ValueError(f"X must have shape (N, 1, 28, 28), got {X.shape}")
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
+    for name, shape in PARAM_SHAPES.items():
+        if name not in params:
+            raise ValueError(f"params is missing {name!r} (expected shape {shape})")
+        _array(f"params[{name!r}]", params[name], len(shape), str(shape))
+        if params[name].shape != shape:
+            raise ValueError(f"params[{name!r}] must have shape {shape}, got {params[name].shape}")
+    if y is not None:
+        y = _array("y", y, 1, f"({X.shape[0]},)", floating=False)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},) to match X {X.shape}, got {y.shape}")
+    return X
+
+
+def _logits(X, params):
+    """The forward pass to the logits, keeping every layer's cache for the backward pass."""
+    p = {k: v.astype(X.dtype, copy=False) for k, v in params.items()}
+    h, c1 = conv2d(X, p["W1"], p["b1"], stride=1, padding=1)
+    h, r1 = relu(h)
+    h, m1 = maxpool2d(h, 2, 2)
+    h, c2 = conv2d(h, p["W2"], p["b2"], stride=1, padding=1)
+    h, r2 = relu(h)
+    h, m2 = maxpool2d(h, 2, 2)
+    shape = h.shape
+    h, f3 = fully_connected_forward(h.reshape(len(X), -1), p["W3"], p["b3"])  # C order: (c, h, w)
+    h, r3 = relu(h)
+    Z, f4 = fully_connected_forward(h, p["W4"], p["b4"])
+    return Z, (c1, r1, m1, c2, r2, m2, shape, f3, r3, f4)
+
+
+def forward_backward(X, y, params, learning_rate):
+    """One step of plain SGD on the batch (X, y); returns the loss before the step."""
+    X = _check_network_inputs(X, params, y)
+    Z, (c1, r1, m1, c2, r2, m2, shape, f3, r3, f4) = _logits(X, params)
+    loss, dZ = softmax_cross_entropy_loss(Z, y)
+    grads = {}
+    dh, grads["W4"], grads["b4"] = fully_connected_backward(dZ, f4)
+    dh = relu_backward(dh, r3)
+    dh, grads["W3"], grads["b3"] = fully_connected_backward(dh, f3)
+    dh = maxpool2d_backward(dh.reshape(shape), m2)
+    dh = relu_backward(dh, r2)
+    dh, grads["W2"], grads["b2"] = conv2d_backward(dh, c2)
+    dh = maxpool2d_backward(dh, m1)
+    dh = relu_backward(dh, r1)
+    _, grads["W1"], grads["b1"] = conv2d_backward(dh, c1)
+    new_params = dict(params)
+    for k, g in grads.items():
+        new_params[k] = (params[k] - learning_rate * g).astype(params[k].dtype, copy=False)
+    return loss, new_params
+
+
+def predict(X, params, batch_size=128):
+    X = _check_network_inputs(X, params)
+    batch_size = _positive_int("batch_size", batch_size, 1)
+    labels = [_logits(X[i:i + batch_size], params)[0].argmax(axis=1)
+              for i in range(0, len(X), batch_size)]               # the last batch may be partial
+    return np.concatenate(labels) if labels else np.zeros(0, np.int64)
+
+
+def test_accuracy(X, y, params, batch_size=128):
+    X = _check_network_inputs(X, params, y)
+    return 100.0 * float(np.mean(predict(X, params, batch_size) == y))
+
+
+test_accuracy.__test__ = False  # tell pytest this contract function is not a test
