@@ -5,12 +5,11 @@ and a `cache` (whatever the backward pass needs), and a backward pass that takes
 gradient `dout` with that cache and returns the gradients of the inputs. SPEC.md is the contract;
 the clause ids in the comments (CONV-2, POOL-3, ...) point into it.
 
-Everything is vectorised: the convolution is a matrix product over im2col patches, pooling is a
-reduction over window views. The only Python loops run over kernel or window offsets (9 or 4
-steps), never over pixels, channels or images.
+Everything is vectorised: the convolution is a matrix product over im2col patches and pooling a
+running maximum over window offsets. The only Python loops run over kernel or window offsets (9
+or 4 steps), each step moving a whole (N, C, Ho, Wo) slice, never over pixels, channels or images.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 FLOATS = (np.float32, np.float64)
 
@@ -50,9 +49,11 @@ def _same_shape(name, value, shape):
 # Convolution (CONV): cross-correlation of a zero-padded input with F filters.
 # --------------------------------------------------------------------------------------------
 
-def _patches(Xp, KH, KW, stride):
-    """All KHxKW windows of Xp taken every `stride` pixels: a view of shape (N,C,Ho,Wo,KH,KW)."""
-    return sliding_window_view(Xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+def _windows(X, KH, KW, stride, Ho, Wo):
+    """The (u, v)-th element of every window, for each kernel offset: slices of shape (N,C,Ho,Wo)."""
+    for u in range(KH):
+        for v in range(KW):
+            yield u, v, X[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride]
 
 
 def conv2d(X, W, b, stride=1, padding=0):
@@ -73,36 +74,35 @@ def conv2d(X, W, b, stride=1, padding=0):
     dtype = X.dtype
     Xp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), dtype)   # zero padding, all sides
     Xp[:, :, padding:padding + H, padding:padding + Wd] = X
-    win = _patches(Xp, KH, KW, stride)
-    Ho, Wo = win.shape[2], win.shape[3]
-    # im2col: one row per output pixel, one column per (c, u, v); this copy is the only big one.
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * KH * KW)
-    Wmat = W.reshape(F, -1).astype(dtype, copy=False)
-    out = cols @ Wmat.T + b.astype(dtype, copy=False)          # (N*Ho*Wo, F)
-    out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
-    cache = (X.shape, Wmat, W.shape, cols, stride, padding, dtype)
-    return np.ascontiguousarray(out), cache
+    Ho = (H + 2 * padding - KH) // stride + 1
+    Wo = (Wd + 2 * padding - KW) // stride + 1
+    # im2col, laid out (N, C, KH, KW, Ho, Wo) so that each image is one matrix product
+    # (F, C*KH*KW) @ (C*KH*KW, Ho*Wo) whose result is already in NCHW order.
+    cols = np.empty((N, C, KH, KW, Ho, Wo), dtype)
+    for u, v, window in _windows(Xp, KH, KW, stride, Ho, Wo):
+        cols[:, :, u, v] = window
+    cols = cols.reshape(N, C * KH * KW, Ho * Wo)
+    Wmat = W.reshape(F, C * KH * KW).astype(dtype, copy=False)
+    out = Wmat @ cols + b.astype(dtype, copy=False)[:, None]    # (N, F, Ho*Wo)
+    cache = (X.shape, Wmat, W.shape, cols, stride, padding)
+    return out.reshape(N, F, Ho, Wo), cache
 
 
 def conv2d_backward(dout, cache):
-    (N, C, H, Wd), Wmat, Wshape, cols, stride, padding, dtype = cache
+    (N, C, H, Wd), Wmat, Wshape, cols, stride, padding = cache
     F, _, KH, KW = Wshape
     Ho = (H + 2 * padding - KH) // stride + 1
     Wo = (Wd + 2 * padding - KW) // stride + 1
     dout = _same_shape("dout", dout, (N, F, Ho, Wo))
-    d = dout.astype(dtype, copy=False).transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)
-    db = d.sum(axis=0)
-    dW = (d.T @ cols).reshape(Wshape)                         # summed over the batch (CONV-4)
-    dcols = (d @ Wmat).reshape(N, Ho, Wo, C, KH, KW)
-    # col2im: every window sends its gradient back to the pixels it read. Loop over the KH*KW
-    # kernel offsets; each step adds a strided slice for all images, channels and windows.
-    dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), dtype)
-    for u in range(KH):
-        for v in range(KW):
-            dXp[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride] += \
-                dcols[:, :, :, :, u, v].transpose(0, 3, 1, 2)
-    dX = dXp[:, :, padding:padding + H, padding:padding + Wd]
-    return np.ascontiguousarray(dX), dW, db
+    d = dout.astype(cols.dtype, copy=False).reshape(N, F, Ho * Wo)
+    db = d.sum(axis=(0, 2))
+    dW = np.tensordot(d, cols, axes=([0, 2], [0, 2])).reshape(Wshape)   # summed over the batch
+    dcols = (Wmat.T @ d).reshape(N, C, KH, KW, Ho, Wo)
+    # col2im: every window sends its gradient back to the pixels it read; overlapping windows add.
+    dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), cols.dtype)
+    for u, v, window in _windows(dXp, KH, KW, stride, Ho, Wo):
+        window += dcols[:, :, u, v]
+    return dXp[:, :, padding:padding + H, padding:padding + Wd].copy(), dW, db
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,12 +116,18 @@ def maxpool2d(X, pool_size=2, stride=2):
     N, C, H, Wd = X.shape
     if pool_size > H or pool_size > Wd:
         raise ValueError(f"pool_size {pool_size} is larger than X's {H}x{Wd} image (X {X.shape})")
-    win = _patches(X, pool_size, pool_size, stride)           # (N, C, Ho, Wo, p, p) view
-    Ho, Wo = win.shape[2], win.shape[3]
-    flat = win.reshape(N, C, Ho, Wo, pool_size * pool_size)
-    # argmax returns the first maximal index in row-major window order: the tie rule (POOL-3).
-    first = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
+    Ho = (H - pool_size) // stride + 1
+    Wo = (Wd - pool_size) // stride + 1
+    # Scan the window offsets in row-major order; a later element takes over only if it is
+    # strictly larger, so `first` ends on the FIRST maximal element (the tie rule, POOL-3).
+    out = first = None
+    for u, v, window in _windows(X, pool_size, pool_size, stride, Ho, Wo):
+        if out is None:
+            out, first = window.copy(), np.zeros(window.shape, np.int16)
+        else:
+            larger = window > out
+            np.copyto(out, window, where=larger)
+            first[larger] = u * pool_size + v
     return out, (X.shape, X.dtype, first, pool_size, stride)
 
 
@@ -130,11 +136,10 @@ def maxpool2d_backward(dout, cache):
     Ho, Wo = first.shape[2], first.shape[3]
     dout = _same_shape("dout", dout, (N, C, Ho, Wo)).astype(dtype, copy=False)
     dX = np.zeros((N, C, H, Wd), dtype)
-    # Each window offset (u, v) routes the windows whose first maximum sits there; overlapping
-    # windows (stride < pool_size) add into the same pixel (POOL-4).
-    for k in range(p * p):
-        u, v = divmod(k, p)
-        dX[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride] += np.where(first == k, dout, 0)
+    # Each window sends its gradient to the offset of its first maximum; overlapping windows
+    # (stride < pool_size) add into the same pixel (POOL-4).
+    for u, v, window in _windows(dX, p, p, stride, Ho, Wo):
+        window += np.where(first == u * p + v, dout, 0)
     return dX
 
 
