@@ -69,8 +69,8 @@ def conv2d(X, W, b, stride=1, padding=0):
     if b.shape != (F,):
         raise ValueError(f"b must have shape ({F},) for W's {F} filters, got {b.shape}")
     if KH > H + 2 * padding or KW > Wd + 2 * padding:
-        raise ValueError(f"W's kernel {KH}x{KW} is larger than the padded input "
-                         f"{H + 2 * padding}x{Wd + 2 * padding} (X {X.shape}, padding {padding})")
+        raise ValueError(f"W of shape {W.shape} has a {KH}x{KW} kernel, larger than the padded "
+                         f"input {H + 2 * padding}x{Wd + 2 * padding} (X {X.shape}, padding {padding})")
     dtype = X.dtype
     Xp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), dtype)   # zero padding, all sides
     Xp[:, :, padding:padding + H, padding:padding + Wd] = X

@@ -1,0 +1,112 @@
+"""Seeded test inputs, each reproducible from one line of Python.
+
+Every maker returns a Case: the arrays (in the dtype under test), the keyword arguments of the call
+and `recipe`, the line that rebuilds it (`from spec_tests.cases import conv_case; ...`), which
+failure messages print. The `seed` is the test's own seed plus the run's `--seed`, so an
+instructor's hidden inputs are reproducible too. Makers draw inputs away from kinks (SPEC TOL-4).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import oracles
+
+
+@dataclass
+class Case:
+    recipe: str
+    arrays: dict
+    kwargs: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def copies(self, *names):
+        return tuple(self.arrays[n].copy() for n in names)
+
+
+def _recipe(maker, **kwargs):
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"from spec_tests.cases import {maker}; case = {maker}({args})"
+
+
+def conv_case(seed, N, C, H, W, F, KH, KW, stride=1, padding=0, dtype="float64"):
+    """Standard-normal X, W, b and an upstream gradient of the output's shape."""
+    rng = np.random.default_rng(seed)
+    Ho, Wo = (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1
+    arrays = dict(X=rng.standard_normal((N, C, H, W)), W=rng.standard_normal((F, C, KH, KW)),
+                  b=rng.standard_normal(F), dout=rng.standard_normal((N, F, Ho, Wo)))
+    return Case(_recipe("conv_case", seed=seed, N=N, C=C, H=H, W=W, F=F, KH=KH, KW=KW,
+                        stride=stride, padding=padding, dtype=dtype),
+                {k: v.astype(dtype) for k, v in arrays.items()},
+                dict(stride=stride, padding=padding))
+
+
+def pool_case(seed, N, C, H, W, pool_size=2, stride=2, dtype="float64"):
+    """Distinct values 1e-2 apart (a shuffled grid), so every window has a clear maximum."""
+    rng = np.random.default_rng(seed)
+    size = N * C * H * W
+    X = (rng.permutation(size) - size / 2).reshape(N, C, H, W) * 1e-2
+    Ho, Wo = (H - pool_size) // stride + 1, (W - pool_size) // stride + 1
+    dout = rng.standard_normal((N, C, Ho, Wo))
+    return Case(_recipe("pool_case", seed=seed, N=N, C=C, H=H, W=W, pool_size=pool_size,
+                        stride=stride, dtype=dtype),
+                dict(X=X.astype(dtype), dout=dout.astype(dtype)),
+                dict(pool_size=pool_size, stride=stride))
+
+
+def relu_case(seed, shape, dtype="float64", margin=1e-3):
+    """Normal values pushed at least `margin` away from the kink at 0."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal(shape)
+    X = np.sign(X) * (np.abs(X) + margin)
+    X[X == 0] = margin
+    return Case(_recipe("relu_case", seed=seed, shape=tuple(shape), dtype=dtype),
+                dict(X=X.astype(dtype), dout=rng.standard_normal(shape).astype(dtype)))
+
+
+def fc_case(seed, N, D, M, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    arrays = dict(X=rng.standard_normal((N, D)), W=rng.standard_normal((D, M)),
+                  b=rng.standard_normal(M), dZ=rng.standard_normal((N, M)))
+    return Case(_recipe("fc_case", seed=seed, N=N, D=D, M=M, dtype=dtype),
+                {k: v.astype(dtype) for k, v in arrays.items()})
+
+
+def loss_case(seed, N, K, scale=1.0, dtype="float64"):
+    """Logits of the given scale; labels cover several classes."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((N, K)) * scale
+    y = rng.integers(0, K, N)
+    return Case(_recipe("loss_case", seed=seed, N=N, K=K, scale=scale, dtype=dtype),
+                dict(Z=Z.astype(dtype), y=y))
+
+
+def network_case(seed, N, dtype="float64", margin=1e-5):
+    """Images, labels and parameters whose activations keep `margin` clear of every kink (TOL-5).
+
+    Biases are drawn non-zero so that no pre-activation sits at exactly 0 on a blank pixel; a draw
+    that comes too close to a kink is replaced by the next seed, deterministically."""
+    for attempt in range(100):
+        rng = np.random.default_rng([seed, attempt])
+        X = rng.random((N, 1, 28, 28))
+        y = rng.integers(0, 10, N)
+        params = {}
+        for name, shape in oracles.PARAM_SHAPES.items():
+            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+            scale = np.sqrt(2.0 / fan_in) if name.startswith("W") else 0.1
+            params[name] = rng.standard_normal(shape) * scale
+        _, kink_margin, gap, _ = oracles.network(X, params)
+        if kink_margin >= margin and gap >= margin:
+            break
+    else:  # pragma: no cover - 100 unlucky draws in a row would be a bug in this maker
+        raise RuntimeError(f"network_case(seed={seed}) found no kink-free draw")
+    return Case(_recipe("network_case", seed=seed, N=N, dtype=dtype),
+                dict(X=X.astype(dtype), y=y, **{k: v.astype(dtype) for k, v in params.items()}))
+
+
+def params_of(case):
+    return {k: case.arrays[k].copy() for k in oracles.PARAM_SHAPES}

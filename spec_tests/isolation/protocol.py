@@ -1,0 +1,187 @@
+"""The wire between the grader and a worker: plain data only, never pickles or code.
+
+Standalone (stdlib + NumPy): it is copied into each worker's folder next to worker.py.
+
+A message is a JSON header frame followed by `arrays` NumPy .npy frames; each frame is an 8-byte
+big-endian length and its bytes. Values are encoded as a small tree of tagged JSON nodes:
+none, bool, int, float, str, array (index of an .npy frame), scalar (a 0-d .npy frame that comes
+back as a NumPy scalar), tuple, list, dict (string keys) and handle (an object that stays in the
+worker, such as a forward pass's cache). .npy frames are read with allow_pickle=False, so an
+object array, or anything built to run code when unpickled, is refused.
+"""
+import io
+import json
+import os
+import select
+import struct
+import time
+
+import numpy as np
+
+MAX_FRAME = 256 * 2**20     # bytes; a larger frame means a broken or hostile peer
+MAX_NODES = 100_000         # nodes in one value tree
+MAX_DEPTH = 32
+MAX_STR = 10_000            # characters of a string value kept
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a well-formed message."""
+
+
+class PeerGone(ProtocolError):
+    """The pipe closed: the peer exited or was killed."""
+
+
+class Timeout(ProtocolError):
+    """The peer did not answer before the deadline."""
+
+
+# ---- frames ----------------------------------------------------------------------------------
+
+def write_message(stream, header, arrays=()):
+    payloads = [json.dumps(header).encode()] + [_npy_bytes(a) for a in arrays]
+    for payload in payloads:
+        stream.write(struct.pack(">Q", len(payload)) + payload)
+    stream.flush()
+
+
+def read_message(fd, deadline=None):
+    """Read one message from file descriptor `fd`; `deadline` (time.monotonic()) bounds the wait."""
+    header = _read_json(_read_frame(fd, deadline))
+    count = header.get("arrays", 0)
+    if not isinstance(count, int) or not 0 <= count <= MAX_NODES:
+        raise ProtocolError(f"bad array count {count!r}")
+    return header, [_npy_array(_read_frame(fd, deadline)) for _ in range(count)]
+
+
+def _read_frame(fd, deadline):
+    (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline))
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is larger than the {MAX_FRAME}-byte limit")
+    return _read_exact(fd, size, deadline)
+
+
+def _read_exact(fd, size, deadline):
+    chunks, missing = [], size
+    while missing:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise Timeout("no answer before the deadline")
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            raise PeerGone("the pipe closed")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_json(data):
+    try:
+        header = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ProtocolError(f"header is not JSON: {error}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not a JSON object")
+    return header
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_array(data):
+    try:
+        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    except Exception as error:  # numpy raises ValueError, OSError, ... for a bad frame
+        raise ProtocolError(f"array frame is not a plain .npy array: {error}") from None
+
+
+# ---- values ----------------------------------------------------------------------------------
+
+class Encoder:
+    """Turns a value into a tagged tree plus a list of arrays.
+
+    `keep(value)` is called for a value that cannot travel as data and must return a handle id
+    (the worker stores it); by default such a value is an error.
+    """
+
+    def __init__(self, keep=None):
+        self.arrays = []
+        self.keep = keep
+        self.nodes = 0
+
+    def encode(self, value, depth=0):
+        self.nodes += 1
+        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise ValueError("value is too large or too deeply nested to send")
+        if value is None:
+            return {"t": "none"}
+        if type(value) is bool:
+            return {"t": "bool", "v": bool(value)}
+        if type(value) is int:
+            return {"t": "int", "v": value}
+        if type(value) is float:
+            return {"t": "float", "v": value}
+        if type(value) is str:
+            return {"t": "str", "v": value[:MAX_STR]}
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            self.arrays.append(np.asarray(value).view(np.ndarray))
+            return {"t": "array", "i": len(self.arrays) - 1, "ro": not value.flags.writeable}
+        if isinstance(value, np.generic) and not isinstance(value, np.object_):
+            self.arrays.append(np.asarray(value).view(np.ndarray))
+            return {"t": "scalar", "i": len(self.arrays) - 1}
+        if type(value) in (tuple, list):
+            return {"t": type(value).__name__, "v": [self.encode(v, depth + 1) for v in value]}
+        if type(value) is dict and all(type(k) is str for k in value):
+            return {"t": "dict", "v": [[k, self.encode(v, depth + 1)] for k, v in value.items()]}
+        handle = getattr(value, "_cnnspec_handle", None)
+        if type(handle) is int:
+            return {"t": "handle", "id": handle}
+        if self.keep is not None:
+            return {"t": "handle", "id": self.keep(value), "type": type(value).__name__[:100]}
+        raise ValueError(f"cannot send a value of type {type(value).__name__}")
+
+
+def decode(node, arrays, handle=None, depth=0):
+    """Rebuild a value from its tree; `handle(id, type_name)` makes (or looks up) a handle."""
+    if depth > MAX_DEPTH or not isinstance(node, dict):
+        raise ProtocolError("malformed value tree")
+    tag = node.get("t")
+    if tag == "none":
+        return None
+    if tag in ("bool", "int", "float", "str"):
+        value = node.get("v")
+        kinds = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}[tag]
+        if not isinstance(value, kinds) or (tag == "int" and isinstance(value, bool)):
+            raise ProtocolError(f"malformed {tag} node")
+        return float(value) if tag == "float" else value
+    if tag in ("array", "scalar"):
+        index = node.get("i")
+        if type(index) is not int or not 0 <= index < len(arrays):
+            raise ProtocolError("array index out of range")
+        array = arrays[index]
+        if tag == "scalar":
+            return array[()]
+        if node.get("ro"):
+            array.flags.writeable = False
+        return array
+    if tag in ("tuple", "list"):
+        items = [decode(v, arrays, handle, depth + 1) for v in _list(node.get("v"))]
+        return tuple(items) if tag == "tuple" else items
+    if tag == "dict":
+        pairs = _list(node.get("v"))
+        if not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs):
+            raise ProtocolError("malformed dict node")
+        return {k: decode(v, arrays, handle, depth + 1) for k, v in pairs}
+    if tag == "handle" and handle is not None and type(node.get("id")) is int:
+        return handle(node["id"], str(node.get("type", "object"))[:100])
+    raise ProtocolError(f"unknown value tag {tag!r}")
+
+
+def _list(value):
+    if not isinstance(value, list):
+        raise ProtocolError("malformed container node")
+    return value
