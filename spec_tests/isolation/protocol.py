@@ -94,9 +94,11 @@ def _npy_bytes(array):
 
 def _npy_array(data):
     try:
-        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except Exception as error:  # numpy raises ValueError, OSError, ... for a bad frame
         raise ProtocolError(f"array frame is not a plain .npy array: {error}") from None
+    # Read from bytes, the array is read-only; the receiver gets one it owns, as a caller would.
+    return array if array.flags.writeable else array.copy()
 
 
 # ---- values ----------------------------------------------------------------------------------

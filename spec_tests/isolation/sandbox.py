@@ -111,8 +111,6 @@ def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
     command = [sys.executable, "-s", "-S", "-B", str(code / "worker.py"),
                "--submission", str(target), "--output", str(folder / "output.txt"),
                "--output-limit", str(limits.output_bytes)]
-    for path in _python_paths():
-        command += ["--sys-path", path]
     if drop:
         command += ["--uid", str(NOBODY), "--gid", str(NOBODY)]
     if sandboxed:
@@ -131,7 +129,8 @@ def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
 
 
 def _environment(home):
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
+    # PYTHONPATH (with -S, no site module) adds site-packages without running its .pth files.
+    return {"PYTHONPATH": os.pathsep.join(_python_paths()),"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
             "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home),
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -188,6 +187,10 @@ def bwrap_prefix(folder, home, hide=()):
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in outer:
         args += ["--tmpfs", path]
+    for path in exposed:   # folders bwrap makes on the way are 0700: let `nobody` through them
+        for parent in reversed(Path(path).parents):
+            if any(_under(str(parent), o) and str(parent) != o for o in outer):
+                args += ["--perms", "0755", "--dir", str(parent)]
     for path in exposed:
         args += ["--ro-bind", path, path]
     for path in inner:

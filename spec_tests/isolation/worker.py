@@ -51,7 +51,6 @@ class CappedText(io.TextIOBase):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submission", required=True, help=".py file or package folder")
-    parser.add_argument("--sys-path", action="append", default=[], help="folders to import from")
     parser.add_argument("--output", required=True, help="file that receives what the code prints")
     parser.add_argument("--output-limit", type=int, default=64_000)
     parser.add_argument("--uid", type=int)
@@ -67,7 +66,6 @@ def main(argv=None):
     os.dup2(output, 2)
     sys.stdin = open(os.devnull)
     sys.stdout = sys.stderr = CappedText(output, args.output_limit)
-    sys.path[:0] = args.sys_path
     if args.gid is not None:   # the sandbox started us as root: give that up before loading
         os.setgroups([])
         os.setgid(args.gid)

@@ -1,0 +1,306 @@
+"""RemoteImplementation: the contract's functions, each call forwarded to a sandboxed worker.
+
+It looks like loading.Implementation to the tests (`impl.conv2d(...)`, `.name`, MissingFunction,
+LoadFailed), but the submission runs in a worker process (sandbox.py) and only plain data comes
+back (protocol.py): arrays, numbers, strings, tuples, lists, dicts, and handles for what must stay
+in the worker (a forward pass's cache). Arrays the function changed in place are changed in the
+caller's arrays too, so the no-mutation tests and in-place SGD updates see what they would see
+in-process. A call that overruns its time is killed and fails with a clear message; the next call
+gets a fresh worker. A function that keeps timing out or crashing is not called again.
+"""
+import builtins
+import signal
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from ..loading import CONTRACT, LoadFailed, MissingFunction, describe
+from . import protocol, sandbox
+
+FORWARDS = {"conv2d", "maxpool2d", "relu", "fully_connected_forward"}   # return (out, cache)
+GIVE_UP_AFTER = 2       # timeouts or crashes of one function before it is no longer called
+LOAD_TIMEOUT = 60.0     # seconds to import numpy and the submission
+
+
+class WorkerFailure(AssertionError):
+    """The submission's worker timed out, died, or answered with something that is not data."""
+
+
+class Handle:
+    """Something the submission returned that stays in its worker (a cache); pass it back as is."""
+
+    def __init__(self, handle_id, type_name, owner, generation):
+        self._cnnspec_handle = handle_id
+        self.type_name, self.generation = type_name, generation
+        self._owner = weakref.ref(owner)
+
+    def __repr__(self):
+        return f"<{self.type_name} kept in the submission's worker>"
+
+    def __del__(self):
+        owner = self._owner()
+        if owner is not None and owner.generation == self.generation:
+            owner.freed.append(self._cnnspec_handle)
+
+
+class RemoteImplementation:
+    """The implementation at `spec` (.py file, package folder or notebook), run in a worker."""
+
+    def __init__(self, spec, timeout_per_call=20.0, memory_mb=2048, cpu_seconds=600,
+                 hide=(), use_bwrap=None):
+        self.name = describe(spec)
+        self.timeout = float(timeout_per_call)
+        self.limits = sandbox.Limits(memory_mb=memory_mb, cpu_seconds=cpu_seconds)
+        self.hide, self.use_bwrap = tuple(hide), use_bwrap
+        self.notes, self.load_error, self.functions = [], None, set()
+        self.worker, self.generation, self.freed = None, 0, []
+        self.trouble = {}                     # function -> [timeouts or crashes]
+        self.isolation = None
+        self._scratch = tempfile.TemporaryDirectory(prefix="cnnspec-submission-")
+        self.submission = self._materialize(spec)
+        self._finalizer = weakref.finalize(self, RemoteImplementation._cleanup, [None],
+                                           self._scratch)
+
+    # -- the Implementation interface --------------------------------------------------------
+
+    def __getattr__(self, function):
+        if function not in CONTRACT:
+            raise AttributeError(function)
+        self._ensure_worker()
+        if self.load_error is not None:
+            raise LoadFailed(f"{function} cannot be tested: {self.name} failed to load:\n"
+                             f"{self.load_error}")
+        if function not in self.functions:
+            raise MissingFunction(f"{function} is not defined in {self.name}")
+        return lambda *args, **kwargs: self._call(function, args, kwargs)
+
+    def defines(self, function):
+        self._ensure_worker()
+        return self.load_error is None and function in self.functions
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        self._scratch.cleanup()
+
+    def __repr__(self):
+        return f"<isolated implementation {self.name}>"
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _materialize(self, spec):
+        """The submission as a .py file or package folder the sandbox can copy."""
+        path = Path(str(spec)) if spec else None
+        if path is None or not path.exists():
+            self.load_error = (f"no such file or package folder: {spec} (an isolated run takes "
+                               "a .py file, a package folder or a notebook)")
+            return None
+        if path.suffix == ".ipynb":
+            from ..notebook import notebook_to_source
+            try:
+                source, self.notes = notebook_to_source(path)
+            except ValueError as error:
+                self.load_error = str(error)
+                return None
+            target = Path(self._scratch.name) / (path.stem.replace(" ", "_") + ".py")
+            target.write_text(source)
+            return target
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            self.load_error = f"{spec} is a folder without __init__.py, not a package"
+            return None
+        return path.resolve()
+
+    def _ensure_worker(self):
+        if self.worker is not None or self.load_error is not None:
+            return
+        self.generation += 1
+        self.freed = []
+        self.worker = sandbox.start_worker(self.submission, self.limits, self.hide, self.use_bwrap)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, RemoteImplementation._cleanup, [self.worker],
+                                           self._scratch)
+        self.isolation = self.worker.isolation
+        try:
+            hello, _ = protocol.read_message(self._fd(), time.monotonic() + LOAD_TIMEOUT)
+        except (protocol.ProtocolError, OSError) as error:
+            self.load_error = self._death(None, error, importing=True)[1]
+            return
+        if hello.get("ok") is True and isinstance(hello.get("functions"), list):
+            self.functions = {f for f in hello["functions"] if f in CONTRACT}
+        else:
+            error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
+            self.load_error = (f"{error.get('actual', 'error')}: {error.get('message', '')}\n"
+                               f"{error.get('traceback', '')}".strip())
+            self._kill()
+
+    @staticmethod
+    def _cleanup(workers, scratch):
+        for worker in workers:
+            if worker is not None:
+                worker.close()
+        scratch.cleanup()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _call(self, function, args, kwargs):
+        if len(self.trouble.get(function, [])) >= GIVE_UP_AFTER:
+            raise WorkerFailure(f"{function} is not called again: it already "
+                                f"{' and '.join(self.trouble[function])}")
+        self._ensure_worker()
+        if self.load_error is not None:
+            raise LoadFailed(f"{function} cannot be tested: the worker failed to restart:\n"
+                             f"{self.load_error}")
+        if any(h.generation != self.generation for h in _handles((args, kwargs))):
+            raise WorkerFailure(f"{function} was given a cache from a worker that has since been "
+                                "killed (after a timeout or crash); run the forward pass again")
+        encoder = protocol.Encoder()
+        request = {"op": "call", "function": function, "args": encoder.encode(list(args)),
+                   "kwargs": encoder.encode(dict(kwargs)), "free": self.freed,
+                   "cache_at": 1 if function in FORWARDS else None,
+                   "arrays": len(encoder.arrays)}
+        self.freed = []
+        try:
+            protocol.write_message(self.worker.process.stdin, request, encoder.arrays)
+            reply, arrays = protocol.read_message(self._fd(), time.monotonic() + self.timeout)
+            ok, value = self._outcome(function, reply, arrays, args, kwargs)
+        except (protocol.ProtocolError, OSError) as error:
+            short, message = self._death(function, error)
+            self.trouble.setdefault(function, []).append(short)
+            raise WorkerFailure(message) from None
+        if not ok:
+            raise value
+        return value
+
+    def _outcome(self, function, reply, arrays, args, kwargs):
+        """(True, result) or (False, the exception to raise), from the worker's reply."""
+        make_handle = lambda i, t: Handle(i, t, self, self.generation)  # noqa: E731
+        if reply.get("ok") is not True:
+            return False, _exception(function, reply.get("error"))
+        result = protocol.decode(reply.get("result"), arrays, make_handle)
+        for change in _list(reply.get("changed")):
+            self._mirror(function, change, arrays, args, kwargs, make_handle)
+        return True, result
+
+    def _mirror(self, function, change, arrays, args, kwargs, make_handle):
+        """Apply, to the caller's arguments, a change the function made to its own copies."""
+        where, key, how = change.get("where"), change.get("key"), change.get("how")
+        if type(where) is int and 0 <= where < len(args):
+            target = args[where]
+        elif isinstance(where, str) and where in kwargs:
+            target = kwargs[where]
+        else:
+            raise protocol.ProtocolError("a change report names no argument")
+        value = None if how == "removed" else protocol.decode(change.get("value"), arrays,
+                                                               make_handle)
+        name = f"{where}[{key!r}]" if key is not None else f"argument {where}"
+        if isinstance(target, dict) and isinstance(key, str):
+            if how == "removed":
+                target.pop(key, None)
+            elif how == "modified" and isinstance(target.get(key), np.ndarray):
+                _copy_into(function, target[key], value, name)
+            else:
+                target[key] = value
+        elif isinstance(target, np.ndarray) and key is None and how == "modified":
+            _copy_into(function, target, value, name)
+        else:
+            raise protocol.ProtocolError("a change report does not match the arguments")
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def _fd(self):
+        return self.worker.process.stdout.fileno()
+
+    def _kill(self):
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def _death(self, function, error, importing=False):
+        """Kill the worker; return (short reason, message) saying in plain words what happened."""
+        worker, self.worker = self.worker, None
+        timeout = LOAD_TIMEOUT if importing else self.timeout
+        what = "the submission's import" if importing else function
+        if isinstance(error, protocol.Timeout):
+            worker.close()
+            return "timed out", f"{what} did not return within {timeout:g} s: killed"
+        if isinstance(error, (protocol.PeerGone, OSError)):
+            code = _exit_code(worker)
+            output = worker.output(800).strip()
+            worker.close()
+            printed = f"\nThe last thing it printed:\n{output}" if output else ""
+            return "crashed the worker", (f"{what} crashed the worker "
+                                          f"({_how_it_ended(code, self.limits)}){printed}")
+        worker.close()
+        return "answered with garbage", (f"{what} sent back something that is not plain data "
+                                         f"({error}): killed")
+
+
+def _exit_code(worker):
+    try:
+        return worker.process.wait(timeout=2)
+    except Exception:  # noqa: BLE001 - still running (its pipe closed): report that
+        return None
+
+
+def _how_it_ended(code, limits):
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name
+        extra = {"SIGXCPU": f", over the {limits.cpu_seconds} s CPU limit",
+                 "SIGKILL": ", killed: perhaps out of memory",
+                 "SIGXFSZ": f", a file over {limits.file_mb} MiB"}.get(name, "")
+        return f"signal {name}{extra}"
+    return f"exit code {code}: it called os._exit or exit" if code else "it exited"
+
+
+def _exception(function, error):
+    """Rebuild the submission's exception as the nearest built-in type, with its traceback."""
+    error = error if isinstance(error, dict) else {}
+    kind, message = str(error.get("type")), str(error.get("message", ""))[:4000]
+    actual = str(error.get("actual", kind))
+    if error.get("sending"):
+        return WorkerFailure(f"{function} returned something that cannot be sent back as plain "
+                             f"data (arrays, numbers, tuples, dicts): {message}")
+    cls = getattr(builtins, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        if kind in ("SystemExit", "KeyboardInterrupt", "GeneratorExit"):
+            return WorkerFailure(f"{function} raised {actual}({message}): a layer must not "
+                                 "stop the program")
+        cls = WorkerFailure if kind in ("BaseException", "None") else RuntimeError
+        message = f"{actual}: {message}"
+    try:
+        exception = cls(message)
+    except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
+        exception = RuntimeError(f"{actual}: {message}")
+    if hasattr(exception, "add_note") and error.get("traceback"):
+        exception.add_note(f"In the submission's worker ({actual}):\n{error['traceback']}")
+    return exception
+
+
+def _copy_into(function, target, value, where):
+    if not isinstance(value, np.ndarray) or value.shape != target.shape:
+        raise protocol.ProtocolError(f"in-place change of {where} has the wrong shape")
+    try:
+        np.copyto(target, value, casting="unsafe")
+    except ValueError:
+        raise WorkerFailure(f"{function} modified the read-only input {where} in place") from None
+
+
+def _handles(value):
+    if isinstance(value, Handle):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _handles(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _handles(item)
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
