@@ -1,0 +1,419 @@
+"""Known mistakes: when an output is wrong, say which classic bug it looks like, in plain words.
+
+`known_mistakes(function, output, got, case)` is called by checks.py when a comparison fails.
+`case` is a dict of the call's inputs (X, W, b, stride, padding, dout for conv; Z, y for the loss;
+...), `got` what the implementation returned. Each detector recomputes one buggy variant of the
+right answer with NumPy and SciPy (never with the reference) and, if `got` matches it closely
+while the right answer does not, returns a sentence the student can act on. A detector never
+raises: a diagnosis is a bonus and must not hide the failure it explains.
+"""
+import numpy as np
+from scipy import signal, special
+
+f64 = np.float64
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _f64(a):
+    return np.asarray(a, f64)
+
+
+def _matches(got, variant, correct, rtol=1e-4):
+    """True when `got` is the buggy `variant` (to rounding) and visibly not the `correct` answer."""
+    try:
+        got, variant = np.asarray(got, f64), np.asarray(variant, f64)
+    except (TypeError, ValueError):
+        return False
+    if got.shape != variant.shape or not np.isfinite(got).all() or not np.isfinite(variant).all():
+        return False
+    scale = max(float(np.abs(variant).max(initial=0.0)), np.finfo(f64).tiny)
+    close = float(np.abs(got - variant).max(initial=0.0)) <= rtol * scale
+    if not close:
+        return False
+    correct = np.asarray(correct, f64)
+    if correct.shape != variant.shape:
+        return True
+    return float(np.abs(correct - variant).max(initial=0.0)) > 100 * rtol * scale
+
+
+def _pad(X, top, bottom, left, right):
+    return np.pad(_f64(X), ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
+def _correlate_all(Xp, W):
+    """Stride-1 'valid' cross-correlation of every padded image with every filter."""
+    return np.stack([np.stack([signal.correlate(Xp[n], W[f], mode="valid", method="direct")[0]
+                               for f in range(W.shape[0])]) for n in range(Xp.shape[0])])
+
+
+def _conv(X, W, b, stride=1, padding=0, pads=None):
+    pads = pads or (padding,) * 4
+    full = _correlate_all(_pad(X, *pads), _f64(W))
+    return full[:, :, ::stride, ::stride] + _f64(b)[None, :, None, None]
+
+
+def _conv_backward(dout, X, W, stride, padding):
+    """(dX, dW, db) by explicit scatter over output positions; small inputs only."""
+    Xp, W, dout = _pad(X, *(padding,) * 4), _f64(W), _f64(dout)
+    F, C, KH, KW = W.shape
+    N, _, Ho, Wo = dout.shape
+    dXp, dW = np.zeros_like(Xp), np.zeros_like(W)
+    for i in range(Ho):
+        for j in range(Wo):
+            r, s = i * stride, j * stride
+            patch = Xp[:, :, r:r + KH, s:s + KW]
+            dXp[:, :, r:r + KH, s:s + KW] += np.einsum("nf,fcuv->ncuv", dout[:, :, i, j], W)
+            dW += np.einsum("nf,ncuv->fcuv", dout[:, :, i, j], patch)
+    H, Wd = np.shape(X)[2:]
+    return dXp, dXp[:, :, padding:padding + H, padding:padding + Wd], dW, dout.sum(axis=(0, 2, 3))
+
+
+def _pool_windows(X, p, s):
+    X = _f64(X)
+    H, W = X.shape[2:]
+    Ho, Wo = (H - p) // s + 1, (W - p) // s + 1
+    for i in range(Ho):
+        for j in range(Wo):
+            yield i, j, X[:, :, i * s:i * s + p, j * s:j * s + p]
+
+
+def _pool_backward(dout, X, p, s, rule):
+    """Route each window's gradient by `rule`: to its 'first', 'last' or 'every' tied maximum."""
+    dX = np.zeros(np.shape(X), f64)
+    dout = _f64(dout)
+    for i, j, w in _pool_windows(X, p, s):
+        flat = w.reshape(w.shape[0], w.shape[1], -1)
+        top = flat.max(axis=-1, keepdims=True)
+        if rule == "every":
+            mask = flat == top
+        else:
+            k = (flat.argmax(axis=-1) if rule == "first"
+                 else flat.shape[-1] - 1 - flat[..., ::-1].argmax(axis=-1))
+            mask = np.arange(flat.shape[-1]) == k[..., None]
+        dX[:, :, i * s:i * s + p, j * s:j * s + p] += (mask * dout[:, :, i, j][..., None]
+                                                        ).reshape(w.shape)
+    return dX
+
+
+def _overwritten(got, dout, X, p, s, right):
+    """True when every pixel holds ONE of the gradients its windows sent (any overwrite order)
+    instead of their sum, and some pixel that several windows chose lost the others' gradient."""
+    got = np.asarray(got, f64)
+    if got.shape != right.shape:
+        return False
+    sent = {}
+    dout = _f64(dout)
+    for i, j, w in _pool_windows(X, p, s):
+        flat = w.reshape(w.shape[0], w.shape[1], -1).argmax(axis=-1)
+        for n, c in np.ndindex(flat.shape):
+            u, v = divmod(int(flat[n, c]), p)
+            sent.setdefault((n, c, i * s + u, j * s + v), []).append(dout[n, c, i, j])
+    scale = max(float(np.abs(dout).max(initial=0.0)), np.finfo(f64).tiny)
+    lost = False
+    for index in np.ndindex(got.shape):
+        values = sent.get(index, [0.0])
+        if min(abs(got[index] - v) for v in values) > 1e-4 * scale:
+            return False
+        lost |= len(values) > 1 and abs(got[index] - sum(values)) > 1e-2 * scale
+    return lost
+
+
+def _loss(Z, y):
+    Z = _f64(Z)
+    N = Z.shape[0]
+    log_p = special.log_softmax(Z, axis=1)
+    dZ = np.exp(log_p)
+    dZ[np.arange(N), y] -= 1.0
+    return -log_p[np.arange(N), y].mean(), dZ / N
+
+
+def _dtype_of(case):
+    for key in ("X", "Z", "dout", "dZ"):
+        if key in case and isinstance(case[key], np.ndarray) and case[key].dtype.kind == "f":
+            return case[key].dtype
+    return None
+
+
+# -- sentences -----------------------------------------------------------------------------------
+
+PROMOTED = ("float32 input was promoted to float64 (GEN-2): keep the computation in the input's "
+            "dtype, e.g. np.zeros(shape, dtype=X.dtype) and no float64 constants or caches.")
+
+
+def mutated_inputs(function, before, after):
+    """Sentences for every argument that `function` changed in place: before/after map name -> array."""
+    sentences = []
+    for name, old in before.items():
+        new = after.get(name)
+        if not isinstance(old, np.ndarray) or not isinstance(new, np.ndarray):
+            continue
+        if old.shape != new.shape or old.dtype != new.dtype:
+            sentences.append(f"{function} modified its input {name} in place (its shape or dtype "
+                             f"changed from {old.shape} {old.dtype} to {new.shape} {new.dtype}); "
+                             "work on a copy instead.")
+        elif not np.array_equal(old, new, equal_nan=True):
+            count = int(np.sum(~((old == new) | (np.isnan(old) & np.isnan(new)))))
+            sentences.append(f"{function} modified its input {name} in place ({count} of {old.size} "
+                             "elements changed): an in-place operation such as X[X < 0] = 0, "
+                             "X -= X.max() or np.maximum(X, 0, out=X) overwrote the caller's array; "
+                             "work on a copy instead.")
+    return sentences
+
+
+# -- detectors, one per (function, output) -------------------------------------------------------
+
+def _conv2d_out(got, c):
+    X, W, b = _f64(c["X"]), _f64(c["W"]), _f64(c["b"])
+    s, p = int(c.get("stride", 1)), int(c.get("padding", 0))
+    right = _conv(X, W, b, s, p)
+    found = []
+    if _matches(got, _conv(X, W[:, :, ::-1, ::-1], b, s, p), right):
+        found.append("the kernel is flipped: this is a true convolution, not the cross-correlation "
+                      "the spec asks for (CONV-2). Use W[f, c, u, v] as it is, without reversing "
+                      "its rows and columns.")
+    if p and any(_matches(got, _conv(X, W, b, s, p, pads), right)
+                 for pads in ((0, 2 * p, 0, 2 * p), (2 * p, 0, 2 * p, 0))):
+        found.append(f"the zero padding is applied on one side only (all {2 * p} rows and columns "
+                     f"before or after the image); pad {p} on each of the four sides (CONV-2).")
+    if s > 1:
+        full = _conv(X, W, b, 1, p)
+        if _matches(got, full[:, :, :right.shape[2], :right.shape[3]], right) or \
+                _matches(got, full, right):
+            found.append(f"the stride is ignored: the output holds stride-1 positions; output "
+                         f"(i, j) must read the window starting at (i*{s}, j*{s}) (CONV-2).")
+    if _matches(got, right - b[None, :, None, None], right):
+        found.append("the bias b is not added: out[n, f] needs + b[f] (CONV-2).")
+    return found
+
+
+def _conv2d_backward(output):
+    def detect(got, c):
+        X, W, dout = _f64(c["X"]), _f64(c["W"]), _f64(c["dout"])
+        s, p = int(c.get("stride", 1)), int(c.get("padding", 0))
+        N = X.shape[0]
+        dXp, dX, dW, db = _conv_backward(dout, X, W, s, p)
+        found = []
+        if output == "dX":
+            if p and _matches(got, dXp, dX):
+                found.append(f"dX still has the padding: it has the padded shape; remove {p} rows "
+                             "and columns on each side so that dX has X's shape (CONV-3).")
+            if s > 1:
+                Ho, Wo = dout.shape[2:]
+                loose = np.zeros_like(dXp)
+                KH, KW = W.shape[2:]
+                for i in range(Ho):
+                    for j in range(Wo):
+                        loose[:, :, i:i + KH, j:j + KW] += np.einsum("nf,fcuv->ncuv",
+                                                                     dout[:, :, i, j], W)
+                H, Wd = X.shape[2:]
+                if _matches(got, loose[:, :, p:p + H, p:p + Wd], dX):
+                    found.append(f"the stride is ignored in the backward pass: dout[n, f, i, j] "
+                                 f"must go back to the window starting at (i*{s}, j*{s}), not "
+                                 "(i, j) (CONV-3).")
+            flipped = _conv_backward(dout, X, W[:, :, ::-1, ::-1], s, p)[1]
+            if _matches(got, flipped, dX):
+                found.append("dX uses the kernel flipped (or the forward pass is a true "
+                             "convolution): dX[n, c, i*s+u, j*s+v] += dout[n, f, i, j] * "
+                             "W[f, c, u, v] with W as it is (CONV-3).")
+        elif output == "dW":
+            if N > 1 and _matches(got, dW / N, dW):
+                found.append(f"dW is averaged over the batch (off by a factor N = {N}); sum the "
+                             "contributions of all images instead (CONV-4).")
+            if N > 1 and _matches(got, _conv_backward(dout[:1], X[:1], W, s, p)[2], dW):
+                found.append("dW uses only the first image of the batch; sum the contributions "
+                             "of every image (CONV-4).")
+            if _matches(got, _conv_backward(dout, X, W, s, p)[2][:, :, ::-1, ::-1], dW):
+                found.append("dW is flipped (rows and columns reversed): the kernel is flipped "
+                             "somewhere, a true convolution instead of cross-correlation (CONV-4).")
+        elif output == "db":
+            if N > 1 and _matches(got, db / N, db):
+                found.append(f"db is averaged over the batch (off by a factor N = {N}); sum dout "
+                             "over the batch and all positions (CONV-5).")
+            if N > 1 and _matches(got, dout[0].sum(axis=(1, 2)), db):
+                found.append("db uses only the first image; sum dout over the batch too (CONV-5).")
+        return found
+    return detect
+
+
+def _maxpool2d_backward_dX(got, c):
+    X, dout = _f64(c["X"]), _f64(c["dout"])
+    p, s = int(c.get("pool_size", 2)), int(c.get("stride", 2))
+    right = _pool_backward(dout, X, p, s, "first")
+    found = []
+    if _matches(got, _pool_backward(dout, X, p, s, "every"), right):
+        found.append("the pooling gradient goes to every tied maximum of a window; it must go, "
+                     "whole, to the FIRST maximal element only, in row-major order (POOL-3). "
+                     "A mask X == max(window) selects all the ties.")
+    if _matches(got, _pool_backward(dout, X, p, s, "last"), right):
+        found.append("on ties the pooling gradient goes to the LAST maximum of the window; it "
+                     "must go to the FIRST one in row-major order (lowest row, then lowest "
+                     "column), as np.argmax on the flattened window gives (POOL-3). A comparison "
+                     ">= instead of > in a running maximum does this.")
+    if s < p and _overwritten(got, dout, X, p, s, right):
+        found.append("overlapping windows overwrite each other's gradient; when stride < "
+                     "pool_size they must add up (use +=, POOL-4).")
+    return found
+
+
+def _relu_backward_dX(got, c):
+    X, dout = _f64(c["X"]), _f64(c["dout"])
+    right = np.where(X > 0, dout, 0.0)
+    found = []
+    if _matches(got, np.where(X >= 0, dout, 0.0), right):
+        found.append("ReLU passes the gradient where X == 0; at X == 0 the gradient is 0: use "
+                     "X > 0, not X >= 0 (RELU-2).")
+    if _matches(got, np.where(dout > 0, dout, 0.0), right):
+        found.append("relu_backward masks by the sign of dout; the mask must come from the "
+                     "forward input: dout where X > 0 (RELU-2).")
+    return found
+
+
+def _fc_forward_out(got, c):
+    X, W, b = _f64(c["X"]), _f64(c["W"]), _f64(c["b"])
+    right = X @ W + b
+    if _matches(got, X @ W, right):
+        return ["the bias b is not added: Z = X @ W + b (FC-1)."]
+    return []
+
+
+def _fc_backward(output):
+    def detect(got, c):
+        X, W, dZ = _f64(c["X"]), _f64(c["W"]), _f64(c["dZ"])
+        N = X.shape[0]
+        found = []
+        if output == "dW":
+            right = X.T @ dZ
+            wrong = dZ.T @ X
+            if _matches(got, wrong, right) or (wrong.shape == right.shape[::-1] and
+                                               np.shape(got) == wrong.shape and
+                                               _matches(np.asarray(got).T, right, wrong)):
+                found.append("dW is transposed: it must be X.T @ dZ, shape (D, M) like W, not "
+                             "dZ.T @ X (FC-3).")
+            if N > 1 and _matches(got, right / N, right):
+                found.append(f"dW is averaged over the batch (off by a factor N = {N}): "
+                             "X.T @ dZ already sums over it (FC-3).")
+        elif output == "dX":
+            right = dZ @ W.T
+            if W.shape[0] == W.shape[1] and _matches(got, dZ @ W, right):
+                found.append("dX is dZ @ W; it must be dZ @ W.T (FC-2).")
+        elif output == "db":
+            right = dZ.sum(axis=0)
+            if N > 1 and _matches(got, right / N, right):
+                found.append(f"db is averaged over the batch (off by a factor N = {N}); sum dZ "
+                             "over the batch (FC-3).")
+        return found
+    return detect
+
+
+def _overflow(got, Z):
+    try:
+        bad = not np.isfinite(np.asarray(got, f64)).all()
+    except (TypeError, ValueError):
+        return []
+    big = float(np.abs(_f64(Z)).max(initial=0.0))
+    if bad and big > 80:
+        return [f"softmax overflows for large logits (NaN or inf for max |Z| = {big:.3g}): "
+                "subtract each row's maximum from the logits before exp, or use a log-sum-exp "
+                "(LOSS-3)."]
+    return []
+
+
+def _loss_loss(got, c):
+    Z, y = _f64(c["Z"]), np.asarray(c["y"])
+    N = Z.shape[0]
+    found = _overflow(got, Z)
+    right = _loss(Z, y)[0]
+    if N > 1 and _matches(got, right * N, right):
+        found.append(f"the loss is summed over the batch instead of averaged (off by a factor "
+                     f"N = {N}); return the mean (LOSS-1).")
+    return found
+
+
+def _loss_dZ(got, c):
+    Z, y = _f64(c["Z"]), np.asarray(c["y"])
+    N = Z.shape[0]
+    found = _overflow(got, Z)
+    right = _loss(Z, y)[1]
+    if N > 1 and _matches(got, right * N, right):
+        found.append(f"dZ is not divided by N = {N}: the gradient of the MEAN loss is "
+                     "(softmax(Z) - onehot(y)) / N (LOSS-2).")
+    softmax = np.exp(special.log_softmax(Z, axis=1))
+    for scale in (N, 1):
+        cols = softmax.copy()
+        cols[:, y] -= 1.0
+        if _matches(got, cols / scale, right):
+            found.append("the one-hot subtraction hits whole columns (dZ[:, y] -= 1); subtract 1 "
+                         "only at (n, y[n]): dZ[np.arange(N), y] -= 1 (LOSS-2).")
+            break
+    return found
+
+
+def _network_loss(got, c):
+    """forward_backward's loss: summed instead of averaged, recomputed by a float64 network."""
+    keys = ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4")
+    params = c.get("params") or {k: c[k] for k in keys if k in c}
+    if len(params) != len(keys):
+        return []
+    from . import oracles                      # SciPy-based float64 network, not the reference
+    X, y = _f64(c["X"]), np.asarray(c["y"])
+    right = oracles.network_loss(X, y, params)
+    if len(X) > 1 and _matches(got, right * len(X), right):
+        return [f"the loss is summed over the batch instead of averaged (off by a factor "
+                f"N = {len(X)}) (NET-2, LOSS-1)."]
+    return []
+
+
+def _accuracy(got, c):
+    keys = ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4")
+    params = c.get("params") or {k: c[k] for k in keys if k in c}
+    if len(params) != len(keys) or "y" not in c:
+        return []
+    from . import oracles
+    labels, _ = oracles.network_predict(_f64(c["X"]), params)
+    right = 100.0 * float(np.mean(labels == np.asarray(c["y"])))
+    if right > 0 and _matches(got, right / 100.0, right):
+        return ["the accuracy is a fraction from 0 to 1; return a percentage from 0 to 100 "
+                "(ACC-1)."]
+    return []
+
+
+DETECTORS = {
+    ("conv2d", "out"): _conv2d_out,
+    ("conv2d_backward", "dX"): _conv2d_backward("dX"),
+    ("conv2d_backward", "dW"): _conv2d_backward("dW"),
+    ("conv2d_backward", "db"): _conv2d_backward("db"),
+    ("maxpool2d_backward", "dX"): _maxpool2d_backward_dX,
+    ("relu_backward", "dX"): _relu_backward_dX,
+    ("fully_connected_forward", "Z"): _fc_forward_out,
+    ("fully_connected_forward", "out"): _fc_forward_out,
+    ("fully_connected_backward", "dX"): _fc_backward("dX"),
+    ("fully_connected_backward", "dW"): _fc_backward("dW"),
+    ("fully_connected_backward", "db"): _fc_backward("db"),
+    ("softmax_cross_entropy_loss", "loss"): _loss_loss,
+    ("softmax_cross_entropy_loss", "dZ"): _loss_dZ,
+    ("forward_backward", "loss"): _network_loss,
+    ("test_accuracy", "accuracy"): _accuracy,
+    ("test_accuracy", "out"): _accuracy,
+}
+
+
+def known_mistakes(function, output, got, case):
+    """Plain-words sentences naming the known mistakes that `got` matches; [] if none or unsure.
+
+    function: the contract function; output: which of its outputs (out, dX, dW, db, Z, dZ, loss,
+    ...); got: what the implementation returned; case: dict of the call's inputs (any float
+    dtype; they are recomputed in float64)."""
+    try:
+        case = dict(case or {})
+        found = []
+        dtype = _dtype_of(case)
+        if (dtype == np.float32 and isinstance(got, np.ndarray) and got.dtype == np.float64
+                and function not in ("predict",)):
+            found.append(PROMOTED)
+        detector = DETECTORS.get((function, output.split()[0] if output else output))
+        if detector is not None:
+            found += detector(got, case)
+        return found
+    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure itself
+        return []
