@@ -5,6 +5,7 @@ and `recipe`, the line that rebuilds it (`from spec_tests.cases import conv_case
 failure messages print. The `seed` is the test's own seed plus the run's `--seed`, so an
 instructor's hidden inputs are reproducible too. Makers draw inputs away from kinks (SPEC TOL-4).
 """
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +91,14 @@ def network_case(seed, N, dtype="float64", margin=1e-5):
 
     Biases are drawn non-zero so that no pre-activation sits at exactly 0 on a blank pixel; a draw
     that comes too close to a kink is replaced by the next seed, deterministically."""
+    X, y, params = _network_draw(seed, N, margin)
+    return Case(_recipe("network_case", seed=seed, N=N, dtype=dtype),
+                dict(X=X.astype(dtype), y=y.copy(), **{k: v.astype(dtype) for k, v in params.items()}))
+
+
+@functools.lru_cache(maxsize=32)
+def _network_draw(seed, N, margin):
+    """Cached: the oracle network that vets a draw is the slow part. Callers get copies."""
     for attempt in range(100):
         rng = np.random.default_rng([seed, attempt])
         X = rng.random((N, 1, 28, 28))
@@ -101,11 +110,8 @@ def network_case(seed, N, dtype="float64", margin=1e-5):
             params[name] = rng.standard_normal(shape) * scale
         _, kink_margin, gap, _ = oracles.network(X, params)
         if kink_margin >= margin and gap >= margin:
-            break
-    else:  # pragma: no cover - 100 unlucky draws in a row would be a bug in this maker
-        raise RuntimeError(f"network_case(seed={seed}) found no kink-free draw")
-    return Case(_recipe("network_case", seed=seed, N=N, dtype=dtype),
-                dict(X=X.astype(dtype), y=y, **{k: v.astype(dtype) for k, v in params.items()}))
+            return X, y, params
+    raise RuntimeError(f"network_case(seed={seed}) found no kink-free draw")  # pragma: no cover
 
 
 def params_of(case):
