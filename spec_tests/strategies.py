@@ -36,3 +36,39 @@ loss_settings = st.fixed_dictionaries(dict(N=st.integers(1, 6), K=st.integers(2,
                                            scale=st.sampled_from([0.1, 1.0, 30.0])))
 
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
+
+
+@st.composite
+def broken_conv_settings(draw):
+    """Valid conv settings with exactly one thing broken: (settings, argument, how, received)."""
+    s = draw(conv_settings())
+    how = draw(st.sampled_from(["channels", "kernel", "stride", "padding", "bias"]))
+    if how == "channels":
+        s["WC"] = draw(st.integers(1, 4).filter(lambda c: c != s["C"]))
+        return s, "W", how, (s["F"], s["WC"], s["KH"], s["KW"])
+    if how == "kernel":
+        s["KH"] = s["H"] + 2 * s["padding"] + draw(st.integers(1, 3))
+        return s, "W", how, (s["F"], s["C"], s["KH"], s["KW"])
+    if how == "stride":
+        s["stride"] = draw(st.integers(-2, 0))
+        return s, "stride", how, s["stride"]
+    if how == "padding":
+        s["padding"] = draw(st.integers(-3, -1))
+        return s, "padding", how, s["padding"]
+    s["Fb"] = draw(st.integers(1, 5).filter(lambda f: f != s["F"]))
+    return s, "b", how, (s["Fb"],)
+
+
+@st.composite
+def broken_pool_settings(draw):
+    """Valid pool settings with one thing broken: (settings, argument, received)."""
+    s = draw(pool_settings())
+    how = draw(st.sampled_from(["too-big", "pool-size", "stride"]))
+    if how == "too-big":
+        s["pool_size"] = min(s["H"], s["W"]) + draw(st.integers(1, 3))
+        return s, "pool_size", s["pool_size"]
+    if how == "pool-size":
+        s["pool_size"] = draw(st.integers(-2, 0))
+        return s, "pool_size", s["pool_size"]
+    s["stride"] = draw(st.integers(-2, 0))
+    return s, "stride", s["stride"]

@@ -245,3 +245,16 @@ def test_conv2d_backward_rejects_dout_of_wrong_shape(impl, wrong):
             "3d": np.zeros((4, 3, 3))}[wrong]
     assert_rejects(impl, "conv2d_backward", (dout, cache), argument="dout", received=dout.shape,
                    clause="CONV-6", why=f"a dout of shape {dout.shape} for an output of (2, 4, 3, 3)")
+
+
+@pytest.mark.clause("CONV-6", "GEN-4")
+@given(broken=strategies.broken_conv_settings(), seed=strategies.seeds)
+def test_conv2d_rejects_any_broken_setting(impl, broken, seed):
+    s, argument, how, received = broken
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((s["N"], s["C"], s["H"], s["W"]))
+    W = rng.standard_normal((s["F"], s.get("WC", s["C"]), s["KH"], s["KW"]))
+    b = rng.standard_normal(s.get("Fb", s["F"]))
+    assert_rejects(impl, "conv2d", (X, W, b), {"stride": s["stride"], "padding": s["padding"]},
+                   argument=argument, received=received, clause="CONV-6",
+                   why=f"a broken setting ({how}: {argument} = {received})")

@@ -215,3 +215,13 @@ def test_maxpool2d_backward_rejects_dout_of_wrong_shape(impl):
     assert_rejects(impl, "maxpool2d_backward", (dout, cache), argument="dout",
                    received=dout.shape, clause="POOL-5",
                    why="a dout of shape (2, 3, 3, 2) for an output of (2, 3, 3, 3)")
+
+
+@pytest.mark.clause("POOL-5", "GEN-4")
+@given(broken=strategies.broken_pool_settings(), seed=strategies.seeds)
+def test_maxpool2d_rejects_any_broken_setting(impl, broken, seed):
+    s, argument, received = broken
+    X = np.random.default_rng(seed).standard_normal((s["N"], s["C"], s["H"], s["W"]))
+    assert_rejects(impl, "maxpool2d", (X,), {"pool_size": s["pool_size"], "stride": s["stride"]},
+                   argument=argument, received=received, clause="POOL-5",
+                   why=f"{argument} = {received} on a {s['H']}x{s['W']} image")
