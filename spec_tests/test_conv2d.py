@@ -91,7 +91,7 @@ def test_conv2d_is_cross_correlation_not_convolution(impl):
                  case=dict(X=X, W=W, b=np.zeros(1), stride=1, padding=0))
 
 
-@pytest.mark.clause("CONV-1", "GEN-2")
+@pytest.mark.clause("CONV-1", "GEN-1", "GEN-2", "GEN-7")
 @given(settings=strategies.conv_settings(), seed=strategies.seeds, dtype=strategies.dtypes)
 def test_conv2d_output_shape_and_dtype(impl, settings, seed, dtype):
     run_forward(impl, conv_case(seed, dtype=dtype, **settings), clause="CONV-1")

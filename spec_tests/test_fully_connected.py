@@ -94,7 +94,7 @@ def test_fully_connected_backward_matches_oracle(impl, seed, name, dtype, output
 
 @pytest.mark.clause("FC-1", "FC-2", "FC-3", "GEN-2")
 @given(settings=strategies.fc_settings, seed=strategies.seeds, dtype=strategies.dtypes)
-def test_fully_connected_shapes_and_dtypes(impl, settings, seed, dtype):
+def test_fully_connected_backward_shapes_and_dtypes(impl, settings, seed, dtype):
     run_backward(impl, fc_case(seed, dtype=dtype, **settings))
 
 

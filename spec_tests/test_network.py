@@ -91,7 +91,7 @@ def test_initialize_parameters_same_seed_same_parameters(impl):
 
 # -- forward_backward ----------------------------------------------------------------------------
 
-@pytest.mark.clause("NET-2", "TOL-5")
+@pytest.mark.clause("NET-1", "NET-2", "TOL-5")
 @pytest.mark.output("loss")
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_backward_loss_matches_oracle_network(impl, seed, dtype):

@@ -107,7 +107,7 @@ def test_softmax_cross_entropy_loss_accepts_any_integer_labels(impl, seed, label
                         recipe=case.recipe, calls=CALLS)
 
 
-@pytest.mark.clause("LOSS-1", "LOSS-2", "GEN-2")
+@pytest.mark.clause("LOSS-1", "LOSS-2", "GEN-2", "GEN-7")
 @given(settings=strategies.loss_settings, seed=strategies.seeds, dtype=strategies.dtypes)
 def test_softmax_cross_entropy_loss_types_shapes_and_dtypes(impl, settings, seed, dtype):
     run(impl, loss_case(seed, dtype=dtype, **settings))
