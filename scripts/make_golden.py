@@ -15,8 +15,8 @@ Choices that keep the files reproducible and small:
 - On that grid every layer product has at most 38 significant bits and every float64 sum of them
   is exact, so the expected values of conv2d, fully_connected and their gradients do not depend on
   BLAS, summation order or FMA. A float32 implementation still rounds (38 > 24 bits), so the
-  float32 tolerances are exercised. Only exp/log (softmax, the network) may differ in the last bit
-  on another platform.
+  float32 tolerances are exercised. Only the loss and the network (exp, log, and the deeper
+  layers' longer sums) may differ in the last bit on another platform.
 - .npz files are written by hand (stored zip entries with a fixed date, .npy headers built here)
   because np.savez stamps each entry with the current time.
 """

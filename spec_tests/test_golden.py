@@ -98,12 +98,16 @@ def check_golden(impl, entry, out):
     arrays = arrays_of(entry)
     recipe, calls = reproduce(entry, arrays)
     args = call_inputs(entry["inputs"], arrays, dtype)
+    case = dict(zip(entry["inputs"], args), **entry["arguments"])   # for checks' diagnoses
     if "forward" in entry:
         forward = entry["forward"]
-        result = invoke(impl, forward["function"], *call_inputs(forward["inputs"], arrays, dtype),
-                        clause=clause, recipe=recipe, calls=calls, **forward["arguments"])
+        forward_args = call_inputs(forward["inputs"], arrays, dtype)
+        case.update(zip(forward["inputs"], forward_args), **forward["arguments"])
+        result = invoke(impl, forward["function"], *forward_args, clause=clause, recipe=recipe,
+                        calls=calls, **forward["arguments"])
         _, cache = unpack(result, ("out", "cache"), forward["function"], clause)
         args.append(cache)
+    case = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in case.items()}
     result = invoke(impl, function, *args, clause=clause, recipe=recipe, calls=calls,
                     **entry["arguments"])
     returned = dict(zip(entry["returns"], unpack(result, entry["returns"], function, clause)))
@@ -120,11 +124,11 @@ def check_golden(impl, entry, out):
     where = dict(function=function, output=name, clause=clause, recipe=recipe, calls=calls)
     if out["type"] == "float":
         got = check_float(got, **where)
-        assert_equal_scalar(got, float(expected), allowed, **where)
+        assert_equal_scalar(got, float(expected), allowed, case=case, **where)
         return
     got = check_array(got, shape=expected.shape, dtype=None if out["type"] != "array" else dtype,
                       integer=out["type"] == "integer array", **where)
-    assert_close(got, expected, allowed, **where)
+    assert_close(got, expected, allowed, case=case, **where)
 
 
 def vectors(function):
