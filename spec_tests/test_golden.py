@@ -144,33 +144,76 @@ def vectors(function):
     return params
 
 
-def golden_test(function, *clauses):
-    """A test named test_<function>_matches_golden_vectors, over that function's vectors."""
-    @pytest.mark.clause("GOLD-1", *clauses)
-    @pytest.mark.parametrize("entry, out", vectors(function))
-    def test(impl, entry, out):
-        check_golden(impl, entry, out)
-    test.__name__ = f"test_{function}_matches_golden_vectors"
-    test.__doc__ = f"{function} reproduces every golden vector in golden/manifest.json."
-    return test
+@pytest.mark.clause("GOLD-1", "CONV-1", "CONV-2")
+@pytest.mark.parametrize("entry, out", vectors("conv2d"))
+def test_conv2d_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
 
 
-test_conv2d_matches_golden_vectors = golden_test("conv2d", "CONV-1", "CONV-2")
-test_conv2d_backward_matches_golden_vectors = golden_test(
-    "conv2d_backward", "CONV-3", "CONV-4", "CONV-5")
-test_maxpool2d_matches_golden_vectors = golden_test("maxpool2d", "POOL-1", "POOL-2")
-test_maxpool2d_backward_matches_golden_vectors = golden_test(
-    "maxpool2d_backward", "POOL-3", "POOL-4")
-test_relu_matches_golden_vectors = golden_test("relu", "RELU-1")
-test_relu_backward_matches_golden_vectors = golden_test("relu_backward", "RELU-2")
-test_fully_connected_forward_matches_golden_vectors = golden_test("fully_connected_forward", "FC-1")
-test_fully_connected_backward_matches_golden_vectors = golden_test(
-    "fully_connected_backward", "FC-2", "FC-3")
-test_softmax_cross_entropy_loss_matches_golden_vectors = golden_test(
-    "softmax_cross_entropy_loss", "LOSS-1", "LOSS-2", "LOSS-3", "LOSS-4")
-test_forward_backward_matches_golden_vectors = golden_test("forward_backward", "NET-2", "NET-3")
-test_predict_matches_golden_vectors = golden_test("predict", "PRED-1", "PRED-2")
-test_test_accuracy_matches_golden_vectors = golden_test("test_accuracy", "ACC-1")
+@pytest.mark.clause("GOLD-1", "CONV-3", "CONV-4", "CONV-5")
+@pytest.mark.parametrize("entry, out", vectors("conv2d_backward"))
+def test_conv2d_backward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "POOL-1", "POOL-2")
+@pytest.mark.parametrize("entry, out", vectors("maxpool2d"))
+def test_maxpool2d_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "POOL-3", "POOL-4")
+@pytest.mark.parametrize("entry, out", vectors("maxpool2d_backward"))
+def test_maxpool2d_backward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "RELU-1")
+@pytest.mark.parametrize("entry, out", vectors("relu"))
+def test_relu_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "RELU-2")
+@pytest.mark.parametrize("entry, out", vectors("relu_backward"))
+def test_relu_backward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "FC-1")
+@pytest.mark.parametrize("entry, out", vectors("fully_connected_forward"))
+def test_fully_connected_forward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "FC-2", "FC-3")
+@pytest.mark.parametrize("entry, out", vectors("fully_connected_backward"))
+def test_fully_connected_backward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "LOSS-1", "LOSS-2", "LOSS-3", "LOSS-4")
+@pytest.mark.parametrize("entry, out", vectors("softmax_cross_entropy_loss"))
+def test_softmax_cross_entropy_loss_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "NET-2", "NET-3")
+@pytest.mark.parametrize("entry, out", vectors("forward_backward"))
+def test_forward_backward_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "PRED-1", "PRED-2")
+@pytest.mark.parametrize("entry, out", vectors("predict"))
+def test_predict_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
+
+
+@pytest.mark.clause("GOLD-1", "ACC-1")
+@pytest.mark.parametrize("entry, out", vectors("test_accuracy"))
+def test_test_accuracy_matches_golden_vectors(impl, entry, out):
+    check_golden(impl, entry, out)
 
 
 @pytest.mark.clause("GOLD-1", "INIT-1")
