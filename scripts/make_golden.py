@@ -30,11 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-import reference as ref
-from spec_tests import oracles
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:            # `python scripts/make_golden.py` without pip install -e
+    sys.path.insert(0, str(ROOT))
+
+import reference as ref  # noqa: E402
+from spec_tests import oracles  # noqa: E402
 
 FORMAT_VERSION = 1
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN = ROOT / "golden"
 DTYPES = {"float64": "f64", "float32": "f32"}
 GRID = 2.0 ** -16
 
