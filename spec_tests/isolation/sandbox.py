@@ -79,8 +79,10 @@ class Worker:
 def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
     """Copy `submission` (a .py file or package folder) into a fresh folder and start a worker.
 
-    hide: extra paths the worker must not see (the grader's output, the submissions' folder).
-    use_bwrap: True to require bubblewrap, False to go without, None to use it when it works.
+    hide: extra paths the worker must not see (the grader's output, the submissions' folder);
+    $CNNSPEC_HIDE adds more (os.pathsep-separated).
+    use_bwrap: True to require bubblewrap, False to go without, None to follow $CNNSPEC_BWRAP
+    ("require", "off" or "auto": use it when it works).
     """
     folder = Path(tempfile.mkdtemp(prefix="cnnspec-worker-")).resolve()
     os.chmod(folder, 0o755)
@@ -99,6 +101,8 @@ def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
     home.mkdir()
     (folder / "output.txt").touch()
 
+    if use_bwrap is None:   # the grader passes its choice down through the environment
+        use_bwrap = {"require": True, "off": False}.get(os.environ.get("CNNSPEC_BWRAP", "auto"))
     bwrap_ok, bwrap_note = bwrap_status()
     if use_bwrap and not bwrap_ok:
         raise RuntimeError(f"bubblewrap was required but does not work here: {bwrap_note}")
@@ -175,7 +179,7 @@ def bwrap_prefix(folder, home, hide=()):
     exposed = _exposed()
     hidden = set(ALWAYS_HIDDEN) | {str(PROJECT), str(PROJECT.parent), os.getcwd()}
     hidden |= {str(PROJECT / "golden"), str(PROJECT / "reference")}
-    hidden |= set(map(str, hide))
+    hidden |= set(map(str, hide)) | set(os.environ.get("CNNSPEC_HIDE", "").split(os.pathsep))
     hidden = {os.path.realpath(p) for p in hidden if p and os.path.isdir(p)} - {"/"}
     # A hidden folder inside an exposed one (the reference installed into site-packages) must be
     # hidden again after the exposure; one that contains an exposed folder is hidden before it.
