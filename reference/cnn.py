@@ -256,12 +256,15 @@ def _check_network_inputs(X, params, y=None):
 def _logits(X, params):
     """The forward pass to the logits, keeping every layer's cache for the backward pass."""
     p = {k: v.astype(X.dtype, copy=False) for k, v in params.items()}
+    # relu and 2x2 max pooling commute (relu is monotone, so the largest of four values stays
+    # the largest after it), so we pool first and apply relu to a quarter of the values. Outputs
+    # and gradients are exactly those of conv -> relu -> pool, the order SPEC.md gives.
     h, c1 = conv2d(X, p["W1"], p["b1"], stride=1, padding=1)
-    h, r1 = relu(h)
     h, m1 = maxpool2d(h, 2, 2)
+    h, r1 = relu(h)
     h, c2 = conv2d(h, p["W2"], p["b2"], stride=1, padding=1)
-    h, r2 = relu(h)
     h, m2 = maxpool2d(h, 2, 2)
+    h, r2 = relu(h)
     shape = h.shape
     h, f3 = fully_connected_forward(h.reshape(len(X), -1), p["W3"], p["b3"])  # C order: (c, h, w)
     h, r3 = relu(h)
@@ -278,11 +281,11 @@ def forward_backward(X, y, params, learning_rate):
     dh, grads["W4"], grads["b4"] = fully_connected_backward(dZ, f4)
     dh = relu_backward(dh, r3)
     dh, grads["W3"], grads["b3"] = fully_connected_backward(dh, f3)
-    dh = maxpool2d_backward(dh.reshape(shape), m2)
-    dh = relu_backward(dh, r2)
+    dh = relu_backward(dh.reshape(shape), r2)
+    dh = maxpool2d_backward(dh, m2)
     dh, grads["W2"], grads["b2"] = conv2d_backward(dh, c2)
-    dh = maxpool2d_backward(dh, m1)
     dh = relu_backward(dh, r1)
+    dh = maxpool2d_backward(dh, m1)
     _, grads["W1"], grads["b1"] = conv2d_backward(dh, c1)
     new_params = dict(params)
     for k, g in grads.items():
