@@ -110,6 +110,12 @@ MUTANTS = [
            "for u, v, window in _windows(Xp, KH, KW, stride, Ho, Wo):",
            "for u, v, window in _windows(Xp, KH, KW, 1, Ho, Wo):"),
 
+    Mutant("conv_kernel_too_big_accepted", "conv2d",
+           "A kernel larger than the padded input is not rejected; NumPy fails later with a "
+           "message about negative dimensions.",
+           "    if KH > H + 2 * padding or KW > Wd + 2 * padding:\n",
+           "    if False:\n"),
+
     # -- conv2d_backward ------------------------------------------------------------------------
     Mutant("conv_backward_stride_ignored", "conv2d_backward",
            "The backward pass scatters dX as if the stride were 1.",
@@ -138,6 +144,11 @@ MUTANTS = [
            "dcols = (W_flip.T @ d).reshape(N, C, KH, KW, Ho, Wo)".replace(
                "W_flip", "Wmat.reshape(Wshape)[:, :, ::-1, ::-1].reshape(F, -1)")),
 
+    Mutant("conv_backward_db_keepdims", "conv2d_backward",
+           "db keeps the summed axes: shape (F, 1) instead of (F,).",
+           "db = d.sum(axis=(0, 2))",
+           "db = d.sum(axis=(0, 2)).reshape(F, 1)"),
+
     # -- maxpool2d / maxpool2d_backward ---------------------------------------------------------
     Mutant("pool_stride_is_pool_size", "maxpool2d",
            "The windows always move by pool_size; the stride argument is ignored.",
@@ -160,6 +171,11 @@ MUTANTS = [
            "The pooling gradient is built in a float64 array whatever the input dtype.",
            "dX = np.zeros((N, C, H, Wd), dtype)\n    # Each window",
            "dX = np.zeros((N, C, H, Wd))\n    # Each window"),
+
+    Mutant("pool_too_big_accepted", "maxpool2d",
+           "A pool larger than the image is not rejected; NumPy fails later instead.",
+           "    if pool_size > H or pool_size > Wd:\n",
+           "    if False:\n"),
 
     # -- relu / relu_backward -------------------------------------------------------------------
     Mutant("relu_in_place", "relu",
@@ -201,6 +217,15 @@ MUTANTS = [
            "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
            "return dZ @ W.T, X.T @ dZ, dZ.mean(axis=0)"),
 
+    Mutant("fc_shape_mismatch_accepted", "fully_connected_forward",
+           "W's rows are not compared with X's columns; the matmul fails with NumPy's message.",
+           "    if W.shape[0] != X.shape[1]:\n",
+           "    if False:\n"),
+    Mutant("fc_backward_db_keepdims", "fully_connected_backward",
+           "db keeps the batch axis: shape (1, M) instead of (M,).",
+           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
+           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0, keepdims=True)"),
+
     # -- softmax cross-entropy ------------------------------------------------------------------
     Mutant("loss_no_max_shift", "softmax_cross_entropy_loss",
            "Softmax exponentiates the raw logits without subtracting the row maximum, so large "
@@ -236,6 +261,16 @@ MUTANTS = [
            "    if not np.issubdtype(y.dtype, np.integer):\n",
            "    if False:\n"),
 
+    Mutant("loss_log_of_softmax", "softmax_cross_entropy_loss",
+           "The loss takes the log of the softmax probabilities, which underflow to 0 for large "
+           "logits (log(0) = -inf).",
+           "log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+           "log_probs = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))"),
+    Mutant("loss_label_range_unchecked", "softmax_cross_entropy_loss",
+           "Labels are not checked to lie in [0, K): -1 silently picks the last class.",
+           "    if N and (y.min() < 0 or y.max() >= K):\n",
+           "    if False:\n"),
+
     # -- the network ----------------------------------------------------------------------------
     Mutant("init_ignores_seed", "initialize_parameters",
            "initialize_parameters ignores the seed, so the same seed gives different parameters.",
@@ -262,6 +297,18 @@ MUTANTS = [
            "The ReLU after the first fully connected layer is left out of the forward pass.",
            "h, r3 = relu(h)\n    Z, f4 = fully_connected_forward(h,",
            "_, r3 = relu(h)\n    Z, f4 = fully_connected_forward(h,"),
+    Mutant("net_biases_not_updated", "forward_backward",
+           "Only the weights are updated; the biases keep their old values.",
+           "    for k, g in grads.items():\n",
+           "    for k, g in ((k, g) for k, g in grads.items() if k.startswith(\"W\")):\n"),
+    Mutant("net_params_unchecked", "forward_backward",
+           "A params dict with a missing entry is not rejected; it fails with a KeyError.",
+           "        if name not in params:\n",
+           "        if False:\n"),
+    Mutant("predict_argmax_wrong_axis", "predict",
+           "predict takes the argmax over the batch axis instead of the class axis.",
+           "[0].argmax(axis=1)",
+           "[0].argmax(axis=0)"),
     Mutant("predict_drops_last_batch", "predict",
            "predict loops over whole batches only, so the last partial batch is dropped.",
            "for i in range(0, len(X), batch_size)]",
