@@ -52,6 +52,8 @@ def main(argv=None):
                         help="seconds the whole grading of one submission may take (default 600)")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="address-space limit of a student's worker, MiB (default 2048)")
+    parser.add_argument("--tests", metavar="EXPR",
+                        help="grade only the tests pytest's -k EXPR selects (e.g. 'conv2d')")
     parser.add_argument("--bwrap", choices=("auto", "require", "off"), default="auto",
                         help="filesystem isolation with bubblewrap (default: when it works)")
     args = parser.parse_args(argv)
@@ -119,9 +121,11 @@ def grade(submission, name, out, args, rubric):
                "-p", "scripts.grading_plugin", "--grading-log", str(log),
                "--impl", str(Path(submission).resolve()), "--isolate", "--seed", str(args.seed),
                "--call-timeout", str(args.call_timeout), "--memory-mb", str(args.memory_mb),
-               "-m", "not mnist", "-o", "addopts="]
+               "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN"]
     for path in NOT_GRADED:
         command += ["--ignore", str(path)]
+    if args.tests:
+        command += ["-k", args.tests]
     env = dict(os.environ, CNNSPEC_BWRAP=args.bwrap, CNNSPEC_HYPOTHESIS_PROFILE="grade",
                CNNSPEC_HIDE=os.pathsep.join([str(out), str(Path(submission).resolve().parent)]),
                PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT),

@@ -9,6 +9,7 @@ killed at its time limit still leaves the results it reached.
 """
 import json
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from spec_tests.loading import CONTRACT
@@ -70,10 +71,24 @@ def pytest_collection_finish(session):
                             "tests": [describe_item(item) for item in session.items]})
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep the failure's own message (what the suite wrote for the student) and its notes,
+    so the grader can run with --tb=no: formatting hundreds of tracebacks is slow."""
+    outcome = yield
+    if call.excinfo is not None:
+        error = call.excinfo.value
+        notes = [str(n) for n in getattr(error, "__notes__", [])]
+        text = call.excinfo.exconly()
+        text = text[len("Failed: "):] if text.startswith("Failed: ") else text
+        outcome.get_result().cnnspec_message = "\n".join([text] + notes)
+
+
 def pytest_runtest_logreport(report):
     """A test's outcome: from its call, or from its setup when that failed or skipped it."""
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        message = "" if report.passed else str(report.longrepr)[-MESSAGE_CHARS:]
+        message = getattr(report, "cnnspec_message", None) or str(report.longrepr or "")
+        message = "" if report.passed else message[:MESSAGE_CHARS]
         _write(_config, {"kind": "result", "nodeid": report.nodeid, "outcome": report.outcome,
                          "message": message, "seconds": round(report.duration, 3)})
 

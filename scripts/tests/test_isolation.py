@@ -1,0 +1,228 @@
+"""The isolated worker (spec_tests/isolation): it answers like the code would in-process, and a
+hostile submission gets a clear failure instead of hurting the grader."""
+import io
+import json
+import os
+import struct
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import reference
+from spec_tests.isolation import protocol, sandbox
+from spec_tests.isolation.proxy import Handle, RemoteImplementation, WorkerFailure
+from spec_tests.loading import LoadFailed, MissingFunction
+
+PROJECT = Path(__file__).resolve().parents[2]
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_status()[0],
+                                 reason=f"no filesystem isolation here: {sandbox.bwrap_status()[1]}")
+
+
+@pytest.fixture
+def remote(tmp_path):
+    """remote(source or path, **options) -> a RemoteImplementation, closed after the test."""
+    made = []
+
+    def make(submission, **options):
+        if isinstance(submission, str):
+            path = tmp_path / f"submission_{len(made)}.py"
+            path.write_text(textwrap.dedent(submission))
+            submission = path
+        made.append(RemoteImplementation(submission, **options))
+        return made[-1]
+
+    yield make
+    for impl in made:
+        impl.close()
+
+
+def test_remote_reference_answers_like_the_reference(remote):
+    impl = remote(PROJECT / "reference" / "cnn.py")
+    rng = np.random.default_rng(0)
+    X, W, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, cache = impl.conv2d(X, W, b, stride=2, padding=1)
+    expected, ref_cache = reference.conv2d(X, W, b, stride=2, padding=1)
+    np.testing.assert_array_equal(out, expected)
+    assert isinstance(cache, Handle)           # the cache stays in the worker
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(impl.conv2d_backward(dout, cache), reference.conv2d_backward(dout, ref_cache)):
+        assert type(got) is np.ndarray and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    params = impl.initialize_parameters(seed=3)
+    assert all(np.array_equal(params[k], v) for k, v in reference.initialize_parameters(3).items())
+    Xn, y = rng.random((4, 1, 28, 28)).astype(np.float32), np.array([1, 2, 3, 4])
+    copies = {k: v.copy() for k, v in params.items()}   # either may update params in place
+    loss, new = impl.forward_backward(Xn, y, params, 0.1)
+    ref_loss, ref_new = reference.forward_backward(Xn, y, copies, 0.1)
+    assert type(loss) is float and loss == pytest.approx(ref_loss, rel=1e-6)
+    for k in ref_new:      # one BLAS thread in the worker: another summation order than here
+        np.testing.assert_allclose(new[k], ref_new[k], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"X must have shape"):   # the submission's own error
+        impl.conv2d(X[0], W, b)
+
+
+def test_missing_functions_and_load_errors_fail_clearly(remote):
+    half = remote(HOSTILE / "half_api.py")
+    assert half.relu(np.array([-1.0, 2.0]))[0].tolist() == [0.0, 2.0]
+    with pytest.raises(MissingFunction, match="conv2d is not defined in"):
+        half.conv2d
+    broken = remote(HOSTILE / "syntax_error.py")
+    for name in ("relu", "predict"):
+        with pytest.raises(LoadFailed, match="SyntaxError"):
+            getattr(broken, name)
+    gone = remote(HOSTILE / "exit_at_import.py")
+    with pytest.raises(LoadFailed, match=r"exit code 3"):
+        gone.relu
+
+
+def test_a_call_that_overruns_is_killed_and_the_next_call_gets_a_fresh_worker(remote):
+    impl = remote("""
+        import numpy as np
+        def conv2d(X, W, b, stride=1, padding=0):
+            while True:
+                pass
+        def relu(X):
+            return np.maximum(X, 0), X > 0
+        """, timeout_per_call=1)
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(WorkerFailure, match=r"conv2d did not return within 1 s: killed"):
+            impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+        assert time.monotonic() - started < 10
+    assert impl.relu(np.array([-1.0, 1.0]))[0].tolist() == [0.0, 1.0]
+    with pytest.raises(WorkerFailure, match="not called again: it already timed out"):
+        impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+
+
+def test_exits_in_a_layer_are_failures_with_reasons(remote):
+    impl = remote(HOSTILE / "exit_in_layer.py")
+    with pytest.raises(WorkerFailure, match=r"conv2d crashed the worker \(exit code 7"):
+        impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+    with pytest.raises(WorkerFailure, match=r"relu raised SystemExit\(2\)"):
+        impl.relu(np.zeros(3))
+
+
+def test_unbounded_allocation_hits_the_memory_limit(remote):
+    impl = remote(HOSTILE / "allocate_forever.py", memory_mb=700, timeout_per_call=20)
+    with pytest.raises((MemoryError, WorkerFailure)):
+        impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+
+
+def test_in_place_changes_reach_the_callers_arrays(remote):
+    impl = remote("""
+        import numpy as np
+        def relu(X):
+            X[X < 0] = 0                      # the bug the no-mutation tests must see
+            return X.copy(), None
+        def forward_backward(X, y, params, learning_rate):
+            params["W1"] -= learning_rate     # allowed: in-place SGD
+            params["b1"] = params["b1"] + 1   # a new array in the caller's dict
+            return 0.5, params
+        def predict(X, params, batch_size=128):
+            X[0] = 7                          # read-only in the caller: fails as it would there
+            return np.zeros(len(X), int)
+        """)
+    X = np.array([-1.0, 2.0])
+    impl.relu(X)
+    assert X.tolist() == [0.0, 2.0]
+    params = {"W1": np.ones(2), "b1": np.zeros(2)}
+    W1 = params["W1"]
+    loss, new = impl.forward_backward(None, None, params, 0.5)
+    assert W1.tolist() == [0.5, 0.5] and params["W1"] is W1
+    assert params["b1"].tolist() == [1.0, 1.0] and new["b1"].tolist() == [1.0, 1.0]
+    frozen = np.zeros(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        impl.predict(frozen, {})
+    assert frozen.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_only_plain_data_comes_back(remote, tmp_path):
+    impl = remote(HOSTILE / "always_equal.py")
+    out, _ = impl.relu(np.ones(3))
+    assert isinstance(out, Handle) and "Yes kept in the submission's worker" in repr(out)
+    assert type(impl.relu_backward(np.ones(3), None)) is np.ndarray   # the subclass is gone
+    bomb = remote(HOSTILE / "pickle_bomb.py")
+    out, cache = bomb.relu(np.ones(2))
+    assert isinstance(out, Handle) and isinstance(cache, Handle)       # never unpickled
+    assert isinstance(bomb.relu_backward(np.ones(2), cache), Handle)
+    assert not Path("/tmp/cnnspec-pickle-bomb-went-off").exists()
+
+
+def test_printed_output_is_captured_and_truncated(remote):
+    impl = remote(HOSTILE / "flood_stdout.py")
+    out, cache = impl.relu(np.array([-1.0, 3.0]))
+    assert out.tolist() == [0.0, 3.0]
+    assert impl.relu_backward(np.ones(2), cache).tolist() == [0.0, 1.0]
+    log = impl.worker.folder / "output.txt"
+    assert log.stat().st_size < 10_000_000        # capped, not the tens of MB printed
+
+
+def test_children_cannot_keep_the_grader_waiting(remote):
+    impl = remote(HOSTILE / "spawn_processes.py", timeout_per_call=10)
+    started = time.monotonic()
+    assert impl.relu(np.array([-1.0, 3.0]))[0].tolist() == [0.0, 3.0]
+    impl.close()
+    assert time.monotonic() - started < 20
+    if sandbox.bwrap_status()[0]:       # the PID namespace took the children down with it
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-u", str(sandbox.NOBODY), "-f", "sleep 600"],
+                              capture_output=True, text=True).stdout.split()
+        assert left == []
+
+
+@needs_bwrap
+def test_the_sandbox_hides_the_project_and_blocks_the_network(remote, tmp_path):
+    secret = tmp_path / "instructor" / "cnnspec-secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("answers")
+    impl = remote(f"""
+        import os, socket
+        def predict(X, params, batch_size=128):
+            seen = {{p: os.path.exists(p) for p in [{str(PROJECT / 'reference' / 'cnn.py')!r},
+                     {str(PROJECT / 'golden')!r}, {str(secret)!r}, "/root/.bashrc"]}}
+            try:
+                socket.create_connection(("127.0.0.1", 22), timeout=1)
+                seen["network"] = True
+            except OSError:
+                seen["network"] = False
+            try:
+                open("/etc/cnnspec-was-here", "w")
+                seen["write /etc"] = True
+            except OSError:
+                seen["write /etc"] = False
+            seen["cwd empty"] = not os.listdir(".")
+            seen["nobody"] = os.getuid() == 65534
+            seen["env"] = ",".join(sorted(os.environ))
+            return seen
+        """, hide=[str(secret.parent)])
+    seen = impl.predict(None, None)
+    env = seen.pop("env").split(",")
+    assert seen == {str(PROJECT / "reference" / "cnn.py"): False, str(PROJECT / "golden"): False,
+                    str(secret): False, "/root/.bashrc": False, "network": False,
+                    "write /etc": False, "cwd empty": True, "nobody": True}
+    assert "MPLBACKEND" in env and "OPENBLAS_NUM_THREADS" in env and "CNNSPEC_IMPL" not in env
+
+
+def test_the_wire_refuses_pickles_and_oversized_frames():
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(protocol.ProtocolError, match="not a plain .npy array"):
+        protocol._npy_array(buffer.getvalue())
+    with pytest.raises(protocol.ProtocolError, match="unknown value tag"):
+        protocol.decode({"t": "pickle", "v": "..."}, [])
+    read, write = os.pipe()
+    os.write(write, struct.pack(">Q", protocol.MAX_FRAME + 1))
+    with pytest.raises(protocol.ProtocolError, match="larger than"):
+        protocol.read_message(read, time.monotonic() + 5)
+    os.write(write, struct.pack(">Q", 10) + b"{")
+    with pytest.raises(protocol.Timeout):
+        protocol.read_message(read, time.monotonic() + 0.2)   # a peer that stalls mid-frame
+    os.close(read)
+    os.close(write)
+    assert json.loads(json.dumps(protocol.Encoder().encode((1, 2.5, "s", None, {"k": [True]}))))
