@@ -17,6 +17,7 @@ import ctypes
 import functools
 import os
 import resource
+import secrets
 import shutil
 import signal
 import site
@@ -44,8 +45,8 @@ class Limits:
 class Worker:
     """A started worker: its process and its folder (removed by close())."""
 
-    def __init__(self, process, folder, isolation):
-        self.process, self.folder, self.isolation = process, folder, isolation
+    def __init__(self, process, folder, isolation, token):
+        self.process, self.folder, self.isolation, self.token = process, folder, isolation, token
 
     def output(self, limit=2000):
         """The tail of what the submission printed (a file in the worker's folder)."""
@@ -61,6 +62,7 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        _kill_marked(self.token)   # children that left the session (no PID namespace to end them)
         for stream in (self.process.stdin, self.process.stdout):
             try:
                 stream.close()
@@ -125,16 +127,29 @@ def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
         isolation = f"NO FILESYSTEM ISOLATION ({bwrap_note}): the submission could read any file"
     isolation += "; runs as nobody" if drop else "; runs as the grader's user"
 
+    token = secrets.token_hex(8)
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=open(folder / "sandbox.log", "wb"), cwd=home, env=_environment(home),
+        stderr=open(folder / "sandbox.log", "wb"), cwd=home, env=_environment(home, token),
         start_new_session=True, preexec_fn=functools.partial(_limit, limits, drop))
-    return Worker(process, folder, isolation)
+    return Worker(process, folder, isolation, token)
 
 
-def _environment(home):
+def _kill_marked(token):
+    """Kill every process whose environment carries this worker's token."""
+    marker = f"CNNSPEC_WORKER={token}".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _environment(home, token):
     # PYTHONPATH (with -S, no site module) adds site-packages without running its .pth files.
-    return {"PYTHONPATH": os.pathsep.join(_python_paths()),"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
+    return {"CNNSPEC_WORKER": token,"PYTHONPATH": os.pathsep.join(_python_paths()),"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
             "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home),
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
