@@ -88,7 +88,8 @@ def conv2d(X, W, b, stride=1, padding=0):
     return out.reshape(N, F, Ho, Wo), cache
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, *, input_gradient=True):
+    """(dX, dW, db). With input_gradient=False, dX is None: a network's first layer needs no dX."""
     (N, C, H, Wd), Wmat, Wshape, cols, stride, padding = cache
     F, _, KH, KW = Wshape
     Ho = (H + 2 * padding - KH) // stride + 1
@@ -97,6 +98,8 @@ def conv2d_backward(dout, cache):
     d = dout.astype(cols.dtype, copy=False).reshape(N, F, Ho * Wo)
     db = d.sum(axis=(0, 2))
     dW = np.tensordot(d, cols, axes=([0, 2], [0, 2])).reshape(Wshape)   # summed over the batch
+    if not input_gradient:
+        return None, dW, db
     dcols = (Wmat.T @ d).reshape(N, C, KH, KW, Ho, Wo)
     # col2im: every window sends its gradient back to the pixels it read; overlapping windows add.
     dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), cols.dtype)
@@ -286,7 +289,7 @@ def forward_backward(X, y, params, learning_rate):
     dh, grads["W2"], grads["b2"] = conv2d_backward(dh, c2)
     dh = relu_backward(dh, r1)
     dh = maxpool2d_backward(dh, m1)
-    _, grads["W1"], grads["b1"] = conv2d_backward(dh, c1)
+    _, grads["W1"], grads["b1"] = conv2d_backward(dh, c1, input_gradient=False)
     new_params = dict(params)
     for k, g in grads.items():
         new_params[k] = (params[k] - learning_rate * g).astype(params[k].dtype, copy=False)
