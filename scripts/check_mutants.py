@@ -11,8 +11,10 @@ tests of the function the mutant breaks (test_<function>..., see the plan's nami
 those tests catch is CAUGHT. One they miss is run against the whole suite to tell "caught only by
 another function's tests" (which still fails this check: the grader would take the points from the
 wrong function) from "survives". A JUnit report tells which tests failed. Then the whole suite runs
-against spec_tests/selftest/independent.py, which must pass. Exit status 1 if any mutant is not
-caught by its own tests or the independent implementation fails.
+against spec_tests/selftest/independent.py, which must pass, and the tests that caught mutants
+run once more against the reference, which must pass them (else a broken test would make every
+mutant look caught). Exit status 1 if any mutant is not caught by its own tests or either
+implementation fails.
 """
 import argparse
 import json
@@ -38,7 +40,7 @@ INDEPENDENT = ROOT / "spec_tests" / "selftest" / "independent.py"
 
 def function_of(test_name):
     """The contract function a test checks: the longest name that prefixes it after 'test_'."""
-    name = test_name.split("[", 1)[0]
+    name = test_name.split("::")[-1].split("[", 1)[0]
     matches = [f for f in CONTRACT if name.startswith(f"test_{f}")]
     return max(matches, key=len) if matches else None
 
@@ -86,8 +88,29 @@ def failed_tests(junit):
         tree = ET.parse(junit)
     except (OSError, ET.ParseError):
         return []
-    return [case.get("name") for case in tree.iter("testcase")
+    return [node_id(case) for case in tree.iter("testcase")
             if case.find("failure") is not None or case.find("error") is not None]
+
+
+def node_id(testcase):
+    """spec_tests/test_conv2d.py::test_name[params] from a JUnit <testcase>."""
+    path = testcase.get("classname", "").replace(".", "/")
+    return f"{path}.py::{testcase.get('name')}" if path else testcase.get("name")
+
+
+def short(test):
+    return test.split("::")[-1]
+
+
+def check_reference(tests, folder, timeout):
+    """The tests that caught mutants must pass against the reference: a test that fails for
+    every implementation would make every mutant look caught."""
+    if not tests:
+        return dict(passed=True, failed=[], seconds=0.0, tail="")
+    code, failed, seconds, tail = run_pytest("reference", Path(folder) / "reference.xml",
+                                             stop_first=False, timeout=timeout,
+                                             paths=sorted(set(tests)))
+    return dict(passed=code == 0, failed=failed, seconds=seconds, tail=tail)
 
 
 def check_mutant(mutant, folder, timeout):
@@ -123,7 +146,7 @@ def check_independent(folder, timeout):
 def table(results):
     rows = [("mutant", "function", "caught?", "by which tests", "s")]
     for r in results:
-        by = r["by"] or r["others"]
+        by = [short(t) for t in r["by"] or r["others"]]
         shown = ", ".join(by[:2]) + (f" (+{len(by) - 2} more)" if len(by) > 2 else "")
         rows.append((r["name"], r["function"], "yes" if r["caught"] else r["status"].upper(),
                      shown or "-", f"{r['seconds']:.1f}"))
@@ -171,6 +194,7 @@ def main(argv=None):
                 print(f"  {r['name']:34} {'caught' if r['caught'] else r['status']} "
                       f"({r['seconds']:.1f} s)", flush=True)
             independent = independent.result() if independent else None
+        reference = check_reference([t for r in results for t in r["by"]], folder, args.timeout)
 
     caught = sum(r["caught"] for r in results)
     print()
@@ -180,6 +204,13 @@ def main(argv=None):
         if not r["caught"]:
             print(f"\n{r['name']} ({r['function']}) {r['status']}: {r.get('tail', '')[-1500:]}")
     ok = caught == len(results)
+    if reference["passed"]:
+        print(f"the reference passes the {len({t for r in results for t in r['by']})} tests that "
+              f"caught mutants")
+    else:
+        print(f"the reference FAILS tests that caught mutants, so those catches prove nothing: "
+              f"{', '.join(reference['failed']) or reference['tail'][-2000:]}")
+        ok = False
     if independent is not None:
         verdict = "passes" if independent["passed"] else "FAILS"
         print(f"independent implementation ({INDEPENDENT.relative_to(ROOT)}): {verdict} the whole "
@@ -192,7 +223,8 @@ def main(argv=None):
     print(f"total time {total:.0f} s with --jobs {args.jobs}")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(mutants=results, independent=independent,
-                                                   seconds=total), indent=2, default=str))
+                                                   reference=reference, seconds=total),
+                                              indent=2, default=str))
     return 0 if ok else 1
 
 
