@@ -96,7 +96,7 @@ def test_a_call_that_overruns_is_killed_and_the_next_call_gets_a_fresh_worker(re
             impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
         assert time.monotonic() - started < 10
     assert impl.relu(np.array([-1.0, 1.0]))[0].tolist() == [0.0, 1.0]
-    with pytest.raises(WorkerFailure, match="not called again: it already timed out"):
+    with pytest.raises(WorkerFailure, match=r"not called again: it already failed 2 times"):
         impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
 
 

@@ -148,8 +148,9 @@ class RemoteImplementation:
 
     def _call(self, function, args, kwargs):
         if len(self.trouble.get(function, [])) >= GIVE_UP_AFTER:
-            raise WorkerFailure(f"{function} is not called again: it already "
-                                f"{' and '.join(self.trouble[function])}")
+            raise WorkerFailure(f"{function} is not called again: it already failed "
+                                f"{len(self.trouble[function])} times "
+                                f"({', '.join(self.trouble[function])})")
         self._ensure_worker()
         if self.load_error is not None:
             raise LoadFailed(f"{function} cannot be tested: the worker failed to restart:\n"
@@ -177,7 +178,7 @@ class RemoteImplementation:
 
     def _outcome(self, function, reply, arrays, args, kwargs):
         """(True, result) or (False, the exception to raise), from the worker's reply."""
-        make_handle = lambda i, t: Handle(i, t, self, self.generation)  # noqa: E731
+        make_handle = lambda i, t: _handle_class(t)(i, t, self, self.generation)  # noqa: E731
         if reply.get("ok") is not True:
             return False, _exception(function, reply.get("error"))
         result = protocol.decode(reply.get("result"), arrays, make_handle)
@@ -244,6 +245,19 @@ def _exit_code(worker):
         return worker.process.wait(timeout=2)
     except Exception:  # noqa: BLE001 - still running (its pipe closed): report that
         return None
+
+
+_HANDLE_CLASSES = {}
+
+
+def _handle_class(type_name):
+    """A Handle subclass named after the submission's type, so a failure message that prints the
+    type of a returned object says `submission.Yes`, not a name from this module."""
+    name = type_name if type_name.isidentifier() else "object"
+    if name not in _HANDLE_CLASSES:
+        _HANDLE_CLASSES[name] = type(name, (Handle,), {"__module__": "submission",
+                                                       "__qualname__": name})
+    return _HANDLE_CLASSES[name]
 
 
 def _how_it_ended(code, limits):
