@@ -135,6 +135,7 @@ def grade(submission, name, out, args, rubric):
     timed_out = False
     with tempfile.TemporaryDirectory(prefix="cnnspec-grade-") as cwd, \
             open(folder / "pytest.txt", "wb") as console:
+        env["TMPDIR"] = cwd        # worker folders too: all removed even if the run is killed
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=console, stderr=subprocess.STDOUT,
                                    start_new_session=True)
