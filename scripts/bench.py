@@ -177,11 +177,13 @@ def worker(args):
 
 
 def spawn(side, batch_size, args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
-               OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    threads = args.threads if side == "torch" or not args.reference_threads else \
+        min(args.reference_threads, args.threads)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side,
                "--batch-size", str(batch_size), "--lr", str(args.lr), "--seed", str(args.seed),
-               "--threads", str(args.threads)]
+               "--threads", str(threads)]
     if args.impl:
         command += ["--impl", args.impl]
     if args.profile and side == "reference":
@@ -198,7 +200,9 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--lr", type=float, default=training.DEFAULTS["lr"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads for each side")
+    parser.add_argument("--reference-threads", type=int, help="BLAS threads for the reference "
+                        "only (default: --threads); it may use fewer than PyTorch, never more")
     parser.add_argument("--repeat", type=int, default=1, help="time each side REPEAT times, "
                         "keep the fastest")
     parser.add_argument("--impl", help="time this implementation instead of the reference")
@@ -221,8 +225,9 @@ def main(argv=None):
     rate = matmul_rate()
     floor = flops_per_image() * 60000 / rate
     name = "reference" if not args.impl else args.impl
-    print(f"one epoch of MNIST (60,000 images), plain SGD lr {args.lr}, float32, "
-          f"{args.threads} threads; {os.cpu_count()} cpus")
+    ref_threads = min(args.reference_threads or args.threads, args.threads)
+    print(f"one epoch of MNIST (60,000 images), plain SGD lr {args.lr}, float32; threads: "
+          f"torch {args.threads}, reference {ref_threads}; {os.cpu_count()} cpus")
     print(f"floor: {flops_per_image() * 60000 / 1e9:.1f} GFLOP per epoch / {rate / 1e9:.1f} GFLOP/s "
           f"(float32 matmul, measured) = {floor:.2f} s per epoch\n")
     print(f"{'batch':>5}  {name + ' s':>12}  {'torch s':>8}  {'ratio':>6}  "

@@ -30,7 +30,7 @@ if __package__ in (None, ""):          # run as `python scripts/train.py` withou
 
 from scripts.fetch_mnist import load_mnist  # noqa: E402
 
-DEFAULTS = dict(epochs=10, batch_size=64, lr=0.1, schedule="cosine", final_lr=0.0, seed=0)
+DEFAULTS = dict(epochs=10, batch_size=64, lr=0.3, schedule="cosine", final_lr=0.0, seed=0)
 SCHEDULES = ("constant", "cosine", "step", "linear")
 
 
