@@ -169,8 +169,10 @@ class RemoteImplementation:
                    "arrays": len(encoder.arrays)}
         self.freed = []
         try:
-            protocol.write_message(self.worker.process.stdin, request, encoder.arrays)
-            reply, arrays = protocol.read_message(self._fd(), time.monotonic() + self.timeout)
+            deadline = time.monotonic() + self.timeout
+            protocol.send_message(self.worker.process.stdin.fileno(), request, encoder.arrays,
+                                  deadline)
+            reply, arrays = protocol.read_message(self._fd(), deadline)
             ok, value = self._outcome(function, reply, arrays, args, kwargs)
         except (protocol.ProtocolError, OSError) as error:
             short, message = self._death(function, error)
