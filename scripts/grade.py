@@ -136,6 +136,7 @@ def grade(submission, name, out, args, rubric):
     with tempfile.TemporaryDirectory(prefix="cnnspec-grade-") as cwd, \
             open(folder / "pytest.txt", "wb") as console:
         env["TMPDIR"] = cwd        # worker folders too: all removed even if the run is killed
+        os.chmod(cwd, 0o755)       # a worker running as `nobody` must reach its folder
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=console, stderr=subprocess.STDOUT,
                                    start_new_session=True)

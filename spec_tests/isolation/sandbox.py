@@ -206,8 +206,8 @@ def bwrap_prefix(folder, home, hide=()):
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in outer:
         args += ["--tmpfs", path]
-    for path in exposed:   # folders bwrap makes on the way are 0700: let `nobody` through them
-        for parent in reversed(Path(path).parents):
+    for path in exposed + [str(folder)]:   # folders bwrap makes on the way are 0700: let
+        for parent in reversed(Path(path).parents):           # `nobody` through them
             if any(_under(str(parent), o) and str(parent) != o for o in outer):
                 args += ["--perms", "0755", "--dir", str(parent)]
     for path in exposed:
