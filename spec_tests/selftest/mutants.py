@@ -149,6 +149,11 @@ MUTANTS = [
            "db = d.sum(axis=(0, 2))",
            "db = d.sum(axis=(0, 2)).reshape(F, 1)"),
 
+    Mutant("conv_backward_float64", "conv2d_backward",
+           "The dX buffer is made with np.zeros(shape) and no dtype, so float32 gives a float64 dX.",
+           "dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), cols.dtype)",
+           "dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding))"),
+
     # -- maxpool2d / maxpool2d_backward ---------------------------------------------------------
     Mutant("pool_stride_is_pool_size", "maxpool2d",
            "The windows always move by pool_size; the stride argument is ignored.",
@@ -182,6 +187,10 @@ MUTANTS = [
            "relu overwrites its input X with max(0, X) instead of returning a new array.",
            "return np.maximum(X, 0), (X > 0, X.dtype)",
            "positive = X > 0\n    np.maximum(X, 0, out=X)\n    return X, (positive, X.dtype)"),
+    Mutant("relu_float64_mask", "relu",
+           "relu multiplies X by a float mask, (X > 0).astype(float), which is float64.",
+           "return np.maximum(X, 0), (X > 0, X.dtype)",
+           "return X * (X > 0).astype(float), (X > 0, X.dtype)"),
     Mutant("relu_gradient_at_zero", "relu_backward",
            "ReLU passes the gradient where X == 0 (it uses X >= 0 instead of X > 0).",
            "return np.maximum(X, 0), (X > 0, X.dtype)",
@@ -271,6 +280,12 @@ MUTANTS = [
            "    if N and (y.min() < 0 or y.max() >= K):\n",
            "    if False:\n"),
 
+    Mutant("loss_onehot_from_max_label", "softmax_cross_entropy_loss",
+           "The one-hot matrix has y.max() + 1 columns instead of K, which breaks when the batch "
+           "lacks the last class.",
+           "dZ[rows, y] -= 1",
+           "dZ = dZ - np.eye(int(y.max()) + 1, dtype=dZ.dtype)[y]"),
+
     # -- the network ----------------------------------------------------------------------------
     Mutant("init_ignores_seed", "initialize_parameters",
            "initialize_parameters ignores the seed, so the same seed gives different parameters.",
@@ -305,6 +320,10 @@ MUTANTS = [
            "A params dict with a missing entry is not rejected; it fails with a KeyError.",
            "        if name not in params:\n",
            "        if False:\n"),
+    Mutant("net_learning_rate_ignored", "forward_backward",
+           "The update uses the notebook's own step size 0.01 instead of the learning_rate argument.",
+           "(params[k] - learning_rate * g)",
+           "(params[k] - 0.01 * g)"),
     Mutant("predict_argmax_wrong_axis", "predict",
            "predict takes the argmax over the batch axis instead of the class axis.",
            "[0].argmax(axis=1)",
