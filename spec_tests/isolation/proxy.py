@@ -179,6 +179,10 @@ class RemoteImplementation:
             self.trouble.setdefault(function, []).append(short)
             raise WorkerFailure(message) from None
         if not ok:
+            if isinstance(value, MemoryError):   # the worker survives, but each try is slow
+                self.trouble.setdefault(function, []).append("ran out of memory")
+                value = MemoryError(f"{function} ran out of memory (the worker's limit is "
+                                    f"{self.limits.memory_mb} MiB) {value}".rstrip())
             raise value
         return value
 
