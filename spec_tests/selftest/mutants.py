@@ -204,6 +204,11 @@ MUTANTS = [
            "return np.where(positive, dout, 0).astype(dtype, copy=False)",
            "dout[~positive] = 0\n    return dout.astype(dtype, copy=False)"),
 
+    Mutant("relu_backward_dout_unchecked", "relu_backward",
+           "relu_backward never checks dout's shape, so a wrong shape broadcasts or fails inside NumPy.",
+           '    dout = _same_shape("dout", dout, positive.shape)\n',
+           ""),
+
     # -- fully connected ------------------------------------------------------------------------
     Mutant("fc_float64_promotion", "fully_connected_forward",
            "The dense layer converts X to float64, so float32 input gives float64 output.",
@@ -286,11 +291,25 @@ MUTANTS = [
            "dZ[rows, y] -= 1",
            "dZ = dZ - np.eye(int(y.max()) + 1, dtype=dZ.dtype)[y]"),
 
+    Mutant("loss_global_max_shift", "softmax_cross_entropy_loss",
+           "Softmax subtracts the maximum of the whole batch instead of each row's, so rows far "
+           "below it underflow to 0 and the log gives -inf.",
+           "shifted = Z - Z.max(axis=1, keepdims=True)",
+           "shifted = Z - Z.max()"),
+    Mutant("loss_bool_labels_accepted", "softmax_cross_entropy_loss",
+           "The label check accepts booleans (dtype kind 'b') as integers.",
+           "    if not np.issubdtype(y.dtype, np.integer):\n",
+           '    if y.dtype.kind not in "biu":\n'),
+
     # -- the network ----------------------------------------------------------------------------
     Mutant("init_ignores_seed", "initialize_parameters",
            "initialize_parameters ignores the seed, so the same seed gives different parameters.",
            "rng = np.random.default_rng(seed)",
            "rng = np.random.default_rng()"),
+    Mutant("init_fixed_seed", "initialize_parameters",
+           "The generator is always seeded with 0, so every seed gives the same parameters.",
+           "rng = np.random.default_rng(seed)",
+           "rng = np.random.default_rng(0)"),
     Mutant("init_zero_weights", "initialize_parameters",
            "Weights are initialised to zeros, so every filter and unit stays identical.",
            "params[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)",
