@@ -78,9 +78,9 @@ def fc_case(seed, N, D, M, dtype="float64"):
 
 
 def loss_case(seed, N, K, scale=1.0, dtype="float64"):
-    """Logits of the given scale; labels cover several classes."""
+    """Logits of the given scale, within LOSS-3's promise of |Z| <= 1e4."""
     rng = np.random.default_rng(seed)
-    Z = rng.standard_normal((N, K)) * scale
+    Z = np.clip(rng.standard_normal((N, K)) * scale, -1e4, 1e4)
     y = rng.integers(0, K, N)
     return Case(_recipe("loss_case", seed=seed, N=N, K=K, scale=scale, dtype=dtype),
                 dict(Z=Z.astype(dtype), y=y))

@@ -63,7 +63,7 @@ def unpack(result, names, function, clause):
 # -- the shape of an answer ----------------------------------------------------------------------
 
 def check_array(got, *, function, output, clause, shape=None, dtype=None, recipe=None, calls=(),
-                integer=False):
+                integer=False, case=None):
     """Return `got` if it is a finite ndarray of the expected shape and dtype, else fail."""
     where = f"{function} returned {output}"
     repro = _reproduce(recipe, calls)
@@ -85,18 +85,20 @@ def check_array(got, *, function, output, clause, shape=None, dtype=None, recipe
              f"input [SPEC GEN-2, {clause}].{hint}\n{repro}")
     if got.dtype.kind == "f" and not np.isfinite(got).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
+        hints = "".join(f"\n  Likely cause: {h}" for h in _hints(function, output, got, case))
         fail(f"{where} with non-finite values (first at index {bad}: {got[bad]}) on finite input "
-             f"[SPEC {clause}]\n{repro}")
+             f"[SPEC {clause}]{hints}\n{repro}")
     return got
 
 
-def check_float(got, *, function, output, clause, recipe=None, calls=()):
+def check_float(got, *, function, output, clause, recipe=None, calls=(), case=None):
     if isinstance(got, bool) or not isinstance(got, float):
         fail(f"{function} returned {output} as a {type(got).__module__}.{type(got).__name__}; "
              f"expected a Python float (use float(...)) [SPEC GEN-7, {clause}]\n"
              f"{_reproduce(recipe, calls)}")
     if not np.isfinite(got):
-        fail(f"{function} returned {output} = {got} on finite input [SPEC {clause}]\n"
+        hints = "".join(f"\n  Likely cause: {h}" for h in _hints(function, output, got, case))
+        fail(f"{function} returned {output} = {got} on finite input [SPEC {clause}]{hints}\n"
              f"{_reproduce(recipe, calls)}")
     return float(got)
 

@@ -15,9 +15,14 @@ from .checks import (EPS, assert_close, assert_equal_scalar, assert_rejects, ass
 
 PARAMS = list(oracles.PARAM_SHAPES)
 DTYPES = ["float64", "float32"]
-LEARNING_RATE = 0.5
-FB_CALLS = ["params = {k: case.arrays[k] for k in ('W1','b1','W2','b2','W3','b3','W4','b4')}",
-            f"loss, new_params = impl.forward_backward(case.X, case.y, params, {LEARNING_RATE})"]
+# Two rates, so that an implementation that ignores learning_rate cannot match both by luck.
+LEARNING_RATES = {"float64": 0.5, "float32": 0.3}
+
+
+def fb_calls(dtype):
+    return ["params = {k: case.arrays[k] for k in ('W1','b1','W2','b2','W3','b3','W4','b4')}",
+            f"loss, new_params = impl.forward_backward(case.X, case.y, params, "
+            f"{LEARNING_RATES[dtype]})"]
 
 
 @pytest.fixture
@@ -29,11 +34,13 @@ def seed(seed_offset):
 def run_forward_backward(impl, case, clause):
     params = params_of(case)
     before = {k: v.copy() for k, v in params.items()}
-    result = invoke(impl, "forward_backward", case.X, case.y, params, LEARNING_RATE,
-                    clause=clause, recipe=case.recipe, calls=FB_CALLS)
+    lr = LEARNING_RATES[case.X.dtype.name]
+    calls = fb_calls(case.X.dtype.name)
+    result = invoke(impl, "forward_backward", case.X, case.y, params, lr,
+                    clause=clause, recipe=case.recipe, calls=calls)
     loss, new = unpack(result, ("loss", "new_params"), "forward_backward", clause)
     loss = check_float(loss, function="forward_backward", output="loss", clause="NET-2",
-                       recipe=case.recipe, calls=FB_CALLS)
+                       recipe=case.recipe, calls=calls)
     if not isinstance(new, dict) or set(new) != set(PARAMS):
         got = sorted(new) if isinstance(new, dict) else type(new).__name__
         fail(f"forward_backward must return new_params as a dict with keys {PARAMS}, got {got} "
@@ -41,7 +48,7 @@ def run_forward_backward(impl, case, clause):
     for k in PARAMS:
         check_array(new[k], function="forward_backward", output=f"new_params[{k!r}]",
                     clause="NET-3", shape=before[k].shape, dtype=before[k].dtype,
-                    recipe=case.recipe, calls=FB_CALLS)
+                    recipe=case.recipe, calls=calls)
     return loss, before, new
 
 
@@ -101,7 +108,7 @@ def test_forward_backward_loss_matches_oracle_network(impl, seed, dtype):
     rtol = 1e-9 if dtype == "float64" else 1e-4
     assert_equal_scalar(loss, expected, rtol * max(1.0, abs(expected)), function="forward_backward",
                         output="loss (before the step)", clause="NET-2", recipe=case.recipe,
-                        calls=FB_CALLS)
+                        calls=fb_calls(dtype), case=dict(X=case.X, y=case.y, params=before))
 
 
 def _oracle_derivatives(X, y, params, name, seed, count, h=1e-6):
@@ -136,14 +143,15 @@ def test_forward_backward_update_matches_oracle_gradient(impl, seed, dtype, name
     _, before, new = run_forward_backward(impl, case, "NET-3")
     X = case.X.astype(np.float64)
     p64 = {k: v.astype(np.float64) for k, v in before.items()}
-    step = (p64[name] - new[name].astype(np.float64)) / LEARNING_RATE    # the implied gradient
+    lr = LEARNING_RATES[dtype]
+    step = (p64[name] - new[name].astype(np.float64)) / lr               # the implied gradient
     eps = EPS[np.dtype(dtype)]
     rtol = 1e-5 if dtype == "float64" else 2e-3
     for k, (v, numeric) in enumerate(_oracle_derivatives(X, case.y, p64, name, seed, 2)):
         got = float(np.sum(step * v))
         # rtol of the directional derivative's size, plus the rounding of new - old itself
         allowed = rtol * (float(np.sum(np.abs(step * v))) + abs(numeric)) + \
-            4 * eps * float(np.sum(np.abs(p64[name] * v))) / LEARNING_RATE + 1e-9
+            4 * eps * float(np.sum(np.abs(p64[name] * v))) / lr + 1e-9
         if abs(got - numeric) > allowed:
             ratio = got / numeric if numeric else float("nan")
             hint = ""
@@ -159,7 +167,7 @@ def test_forward_backward_update_matches_oracle_gradient(impl, seed, dtype, name
                  f"  If only {name} is wrong, look at the layer it belongs to; if W3 alone is wrong, "
                  f"check the flatten order (C order: channel, row, column).\n"
                  f"Reproduce (with `impl` your module):\n    {case.recipe}\n    "
-                 + "\n    ".join(FB_CALLS))
+                 + "\n    ".join(fb_calls(dtype)))
 
 
 @pytest.mark.clause("GEN-3", "NET-3")
@@ -168,9 +176,9 @@ def test_forward_backward_does_not_modify_X_or_y(impl, seed):
     X, y = case.copies("X", "y")
     run_forward_backward(impl, case, "NET-3")
     assert_unchanged(X, case.X, function="forward_backward", argument="X", recipe=case.recipe,
-                     calls=FB_CALLS)
+                     calls=fb_calls("float64"))
     assert_unchanged(y, case.y, function="forward_backward", argument="y", recipe=case.recipe,
-                     calls=FB_CALLS)
+                     calls=fb_calls("float64"))
 
 
 def _invalid_network_calls():
@@ -283,4 +291,5 @@ def test_test_accuracy_is_percent_of_correct_labels(impl, seed, batch_size):
     acc = check_float(acc, function="test_accuracy", output="accuracy", clause="ACC-1",
                       recipe=case.recipe, calls=calls)
     assert_equal_scalar(acc, 75.0, 1e-9, function="test_accuracy", output="accuracy",
-                        clause="ACC-1", recipe=case.recipe, calls=calls)
+                        clause="ACC-1", recipe=case.recipe, calls=calls,
+                        case=dict(X=case.X, y=y, params=params_of(case)))

@@ -25,10 +25,11 @@ def tolerance(Z, dtype):
 def run(impl, case, clause="LOSS-1"):
     loss, dZ = unpack(invoke(impl, FUNCTION, case.Z, case.y, clause=clause, recipe=case.recipe,
                              calls=CALLS), ("loss", "dZ"), FUNCTION, clause)
+    inputs = dict(Z=case.Z, y=case.y)
     loss = check_float(loss, function=FUNCTION, output="loss", clause="LOSS-1",
-                       recipe=case.recipe, calls=CALLS)
+                       recipe=case.recipe, calls=CALLS, case=inputs)
     dZ = check_array(dZ, function=FUNCTION, output="dZ", clause="LOSS-2", shape=case.Z.shape,
-                     dtype=case.Z.dtype, recipe=case.recipe, calls=CALLS)
+                     dtype=case.Z.dtype, recipe=case.recipe, calls=CALLS, case=inputs)
     return loss, dZ
 
 
