@@ -54,8 +54,10 @@ def main(argv=None):
                         help="address-space limit of a student's worker, MiB (default 2048)")
     parser.add_argument("--tests", metavar="EXPR",
                         help="grade only the tests pytest's -k EXPR selects (e.g. 'conv2d')")
-    parser.add_argument("--bwrap", choices=("auto", "require", "off"), default="auto",
-                        help="filesystem isolation with bubblewrap (default: when it works)")
+    parser.add_argument("--bwrap", choices=("auto", "require", "off"),
+                        default=os.environ.get("CNNSPEC_BWRAP", "auto"),
+                        help="filesystem isolation with bubblewrap: auto (the default, or "
+                             "$CNNSPEC_BWRAP) uses it when it works")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = secrets.randbelow(2**31 - 2) + 1    # 0 would be the documented inputs
