@@ -58,7 +58,7 @@ class RemoteImplementation:
         self.hide, self.use_bwrap = tuple(hide), use_bwrap
         self.notes, self.load_error, self.functions = [], None, set()
         self.worker, self.generation, self.freed = None, 0, []
-        self.trouble = {}                     # function -> [timeouts or crashes]
+        self.trouble = {}     # function -> what went wrong: timed out, crashed, out of memory
         self.isolation = None
         self._scratch = tempfile.TemporaryDirectory(prefix="cnnspec-submission-")
         self.submission = self._materialize(spec)
