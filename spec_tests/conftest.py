@@ -8,13 +8,17 @@
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from .loading import CONTRACT, describe, load_implementation
 
 # CI and default runs are deterministic: the same examples every time, no timing-based failures.
+# The explain phase is left out: it re-runs a failing example many times to annotate it, about
+# 20 s per failing property, which every mutant run and grading of a wrong submission would pay.
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow],
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
+                                  Phase.shrink])
 # Exploring for new counterexamples locally: `pytest --hypothesis-profile=explore`.
 settings.register_profile("explore", deadline=None, max_examples=500,
                           suppress_health_check=[HealthCheck.too_slow])
