@@ -30,7 +30,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent.parent            # the checkout holding spec_tests/, reference/, golden/
 NOBODY = 65534
-ALWAYS_HIDDEN = ("/root", "/home", "/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/opt", "/run")
+# Inside bubblewrap only the system folders stay visible; every other top-level folder (/root,
+# /home, /tmp, /work, /opt, ...) is hidden, so another checkout of the project anywhere on the
+# disk shows nothing either. The Python installation is then shown again on its own.
+SYSTEM = {"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "dev", "proc", "sys"}
+ALWAYS_HIDDEN = tuple(sorted(f"/{name}" for name in os.listdir("/")
+                             if name not in SYSTEM and os.path.isdir(f"/{name}")
+                             and not os.path.islink(f"/{name}")))
 
 
 @dataclass
