@@ -59,11 +59,18 @@ def maxpool2d_backward(dout, cache):
     (N, C, H, Wd), dtype, first, p, stride = cache
     Ho, Wo = first.shape[2], first.shape[3]
     dout = _same_shape("dout", dout, (N, C, Ho, Wo)).astype(dtype, copy=False)
-    dX = np.zeros((N, C, H, Wd), dtype)
-    # Each window sends its gradient to the offset of its first maximum; overlapping windows
-    # (stride < pool_size) add into the same pixel (POOL-4).
-    for u, v, window in _windows(dX, p, p, stride, Ho, Wo):
-        window += np.where(first == u * p + v, dout, 0)'''
+    # Each window sends its gradient to the offset of its first maximum (a multiplication by the
+    # mask: no branches, many times faster than np.where). Windows that do not overlap write each
+    # pixel at most once; overlapping ones (stride < pool_size) add into it (POOL-4). Windows that
+    # tile the image exactly leave no pixel unwritten, so dX needs no zeroing first.
+    tiles = stride == p and H == p * Ho and Wd == p * Wo
+    dX = (np.empty if tiles else np.zeros)((N, C, H, Wd), dtype)
+    for u, v, window in _windows(dX, p, stride, Ho, Wo):
+        if stride >= p:
+            np.multiply(dout, first == u * p + v, out=window)
+        else:
+            window += dout * (first == u * p + v)
+    return dX'''
 
 _POOL_EVERY_TIED = '''    return out, (X.shape, X.dtype, (X.copy(), out), pool_size, stride)
 
@@ -73,25 +80,25 @@ def maxpool2d_backward(dout, cache):
     Ho, Wo = out.shape[2], out.shape[3]
     dout = _same_shape("dout", dout, (N, C, Ho, Wo)).astype(dtype, copy=False)
     dX = np.zeros((N, C, H, Wd), dtype)
-    for u, v, window in _windows(dX, p, p, stride, Ho, Wo):
+    for u, v, window in _windows(dX, p, stride, Ho, Wo):
         xw = X[:, :, u:u + stride * Ho:stride, v:v + stride * Wo:stride]
-        window += np.where(xw == out, dout, 0)'''
-
+        window += dout * (xw == out)
+    return dX'''
 
 MUTANTS = [
     # -- conv2d ---------------------------------------------------------------------------------
     Mutant("conv_flipped_kernel", "conv2d",
            "The kernel is flipped: a true convolution instead of the cross-correlation the spec asks for.",
-           "Wmat = W.reshape(F, C * KH * KW).astype(dtype, copy=False)",
-           "Wmat = W[:, :, ::-1, ::-1].reshape(F, C * KH * KW).astype(dtype, copy=False)"),
+           "np.concatenate([W.reshape(F, K), b[:, None]], axis=1)",
+           "np.concatenate([W[:, :, ::-1, ::-1].reshape(F, K), b[:, None]], axis=1)"),
     Mutant("conv_padding_one_side", "conv2d",
            "The zero padding goes only after the image (bottom and right), not on all four sides.",
-           "Xp[:, :, padding:padding + H, padding:padding + Wd] = X",
-           "Xp[:, :, :H, :Wd] = X"),
+           "Xp[:, :, p:p + H, p:p + Wd] = X.transpose(1, 0, 2, 3)",
+           "Xp[:, :, :H, :Wd] = X.transpose(1, 0, 2, 3)"),
     Mutant("conv_missing_bias", "conv2d",
            "The bias b is never added to the output.",
-           "out = Wmat @ cols + b.astype(dtype, copy=False)[:, None]",
-           "out = Wmat @ cols"),
+           "    cols[K] = 1\n",
+           "    cols[K] = 0\n"),
     Mutant("conv_float64_promotion", "conv2d",
            "The convolution always computes in float64, so float32 input gives float64 output.",
            "    dtype = X.dtype\n",
@@ -107,8 +114,8 @@ MUTANTS = [
     Mutant("conv_stride_ignored_forward", "conv2d",
            "The forward pass slides the kernel one pixel at a time whatever the stride (the "
            "output has the strided shape but holds the first Ho x Wo stride-1 values).",
-           "for u, v, window in _windows(Xp, KH, KW, stride, Ho, Wo):",
-           "for u, v, window in _windows(Xp, KH, KW, 1, Ho, Wo):"),
+           "patches[:, u, v] = flat[:, :, start:start + s * L:s]",
+           "patches[:, u, v] = flat[:, :, start:start + L]"),
 
     Mutant("conv_kernel_too_big_accepted", "conv2d",
            "A kernel larger than the padded input is not rejected; NumPy fails later with a "
@@ -119,40 +126,39 @@ MUTANTS = [
     # -- conv2d_backward ------------------------------------------------------------------------
     Mutant("conv_backward_stride_ignored", "conv2d_backward",
            "The backward pass scatters dX as if the stride were 1.",
-           "_windows(dXp, KH, KW, stride, Ho, Wo)",
-           "_windows(dXp, KH, KW, 1, Ho, Wo)"),
+           "dXp[:, :, start:start + s * L:s] += dcols[:, u, v]",
+           "dXp[:, :, start:start + L] += dcols[:, u, v]"),
     Mutant("conv_backward_dW_first_image", "conv2d_backward",
            "dW uses only the first image of the batch instead of summing over all of them.",
-           "dW = np.tensordot(d, cols, axes=([0, 2], [0, 2])).reshape(Wshape)",
-           "dW = (d[0] @ cols[0].T).reshape(Wshape)"),
+           "dWb = (cols @ d.T).T",
+           "dWb = (cols[:, :L] @ d[:, :L].T).T"),
     Mutant("conv_backward_dW_mean", "conv2d_backward",
            "dW is averaged over the batch instead of summed.",
-           "dW = np.tensordot(d, cols, axes=([0, 2], [0, 2])).reshape(Wshape)",
-           "dW = np.tensordot(d, cols, axes=([0, 2], [0, 2])).reshape(Wshape) / N"),
+           "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K].copy()",
+           "dW, db = dWb[:, :K].reshape(Wshape) / N, dWb[:, K].copy()"),
     Mutant("conv_backward_db_mean", "conv2d_backward",
            "db is averaged over the batch instead of summed.",
-           "db = d.sum(axis=(0, 2))",
-           "db = d.sum(axis=2).mean(axis=0)"),
+           "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K].copy()",
+           "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K] / N"),
     Mutant("conv_backward_dX_not_cropped", "conv2d_backward",
            "dX is returned with the padding still on, so it has the padded shape, not X's.",
-           "return dXp[:, :, padding:padding + H, padding:padding + Wd].copy(), dW, db",
-           "return dXp, dW, db"),
+           "dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd].transpose(1, 0, 2, 3).copy()",
+           "dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, :Hp].transpose(1, 0, 2, 3).copy()"),
     Mutant("conv_backward_dX_flipped", "conv2d_backward",
            "dX correlates dout with the kernel again instead of undoing the correlation: the "
            "kernel is flipped in the backward pass only.",
-           "dcols = (Wmat.T @ d).reshape(N, C, KH, KW, Ho, Wo)",
-           "dcols = (W_flip.T @ d).reshape(N, C, KH, KW, Ho, Wo)".replace(
-               "W_flip", "Wmat.reshape(Wshape)[:, :, ::-1, ::-1].reshape(F, -1)")),
+           "dcols = (Wb[:, :K].T @ d)",
+           "dcols = (Wb[:, :K].reshape(Wshape)[:, :, ::-1, ::-1].reshape(F, K).T @ d)"),
 
     Mutant("conv_backward_db_keepdims", "conv2d_backward",
            "db keeps the summed axes: shape (F, 1) instead of (F,).",
-           "db = d.sum(axis=(0, 2))",
-           "db = d.sum(axis=(0, 2)).reshape(F, 1)"),
+           "dWb[:, K].copy()",
+           "dWb[:, K:].copy()"),
 
     Mutant("conv_backward_float64", "conv2d_backward",
            "The dX buffer is made with np.zeros(shape) and no dtype, so float32 gives a float64 dX.",
-           "dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding), cols.dtype)",
-           "dXp = np.zeros((N, C, H + 2 * padding, Wd + 2 * padding))"),
+           "dXp = np.zeros((C, N, (Hp + s) * Wp), dtype)",
+           "dXp = np.zeros((C, N, (Hp + s) * Wp))"),
 
     # -- maxpool2d / maxpool2d_backward ---------------------------------------------------------
     Mutant("pool_stride_is_pool_size", "maxpool2d",
@@ -170,12 +176,12 @@ MUTANTS = [
            "larger = window >= out"),
     Mutant("pool_overlap_not_accumulated", "maxpool2d_backward",
            "Overlapping windows overwrite each other's gradient instead of adding it up.",
-           "window += np.where(first == u * p + v, dout, 0)",
+           "window += dout * (first == u * p + v)",
            "np.copyto(window, dout, where=first == u * p + v)"),
     Mutant("pool_backward_float64", "maxpool2d_backward",
            "The pooling gradient is built in a float64 array whatever the input dtype.",
-           "dX = np.zeros((N, C, H, Wd), dtype)\n    # Each window",
-           "dX = np.zeros((N, C, H, Wd))\n    # Each window"),
+           "dX = (np.empty if tiles else np.zeros)((N, C, H, Wd), dtype)",
+           "dX = (np.empty if tiles else np.zeros)((N, C, H, Wd))"),
 
     Mutant("pool_too_big_accepted", "maxpool2d",
            "A pool larger than the image is not rejected; NumPy fails later instead.",
@@ -197,12 +203,12 @@ MUTANTS = [
            "return np.maximum(X, 0), (X >= 0, X.dtype)"),
     Mutant("relu_backward_mask_from_dout", "relu_backward",
            "relu_backward keeps the gradient where dout > 0 instead of where X > 0.",
-           "return np.where(positive, dout, 0).astype(dtype, copy=False)",
-           "return np.where(dout > 0, dout, 0).astype(dtype, copy=False)"),
+           "return (dout * positive).astype(dtype, copy=False)",
+           "return (dout * (dout > 0)).astype(dtype, copy=False)"),
     Mutant("relu_backward_modifies_dout", "relu_backward",
            "relu_backward zeroes the upstream gradient dout in place and returns it.",
-           "return np.where(positive, dout, 0).astype(dtype, copy=False)",
-           "dout[~positive] = 0\n    return dout.astype(dtype, copy=False)"),
+           "return (dout * positive).astype(dtype, copy=False)",
+           "dout *= positive\n    return dout.astype(dtype, copy=False)"),
 
     Mutant("relu_backward_dout_unchecked", "relu_backward",
            "relu_backward never checks dout's shape, so a wrong shape broadcasts or fails inside NumPy.",
