@@ -145,17 +145,21 @@ def maxpool2d(X, pool_size=2, stride=2):
     Wo = (Wd - pool_size) // stride + 1
     # Scan the window offsets in row-major order; a later element takes over only if it is
     # strictly larger, so `first` ends on the FIRST maximal element (the tie rule, POOL-3).
-    # Offsets only grow, so max(first, larger * offset) moves `first` to the offset exactly where
-    # `larger` holds: plain arithmetic, many times faster than a masked assignment.
+    # The running maximum changes exactly where the new element is strictly larger (a tie leaves
+    # it as it was), so comparing the maximum before and after finds those places without a
+    # second strided read of the window. Offsets only grow, so max(first, larger * offset) moves
+    # `first` to the offset exactly where `larger` holds: plain arithmetic, many times faster
+    # than a masked assignment.
     index = np.int8 if pool_size * pool_size <= 127 else np.int32
     out = first = None
     for u, v, window in _windows(X, pool_size, stride, Ho, Wo):
         if out is None:
             out, first = window.copy(), np.zeros(window.shape, index)
         else:
-            larger = window > out
-            np.maximum(out, window, out=out)
+            new = np.maximum(out, window)
+            larger = new != out
             np.maximum(first, larger * index(u * pool_size + v), out=first)
+            out = new
     return out, (X.shape, X.dtype, first, pool_size, stride)
 
 

@@ -172,7 +172,7 @@ MUTANTS = [
            _POOL_BLOCK, _POOL_EVERY_TIED),
     Mutant("pool_last_max", "maxpool2d_backward",
            "On ties the gradient goes to the LAST maximal element of the window, not the first.",
-           "larger = window > out",
+           "larger = new != out",
            "larger = window >= out"),
     Mutant("pool_overlap_not_accumulated", "maxpool2d_backward",
            "Overlapping windows overwrite each other's gradient instead of adding it up.",
