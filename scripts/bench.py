@@ -235,9 +235,13 @@ def main(argv=None):
     results = []
     for batch_size in args.batch_sizes:
         row = {"batch_size": batch_size}
+        runs = {side: [] for side in sides}
+        for _ in range(args.repeat):        # interleaved, so a slow spell of the machine hits both
+            for side in sides:
+                runs[side].append(spawn(side, batch_size, args))
         for side in sides:
-            runs = [spawn(side, batch_size, args) for _ in range(args.repeat)]
-            row[side] = min(runs, key=lambda r: r["seconds"])
+            row[side] = min(runs[side], key=lambda r: r["seconds"])
+            row[side]["all_seconds"] = [r["seconds"] for r in runs[side]]
         ref, tor = row["reference"], row.get("torch")
         ratio = ref["seconds"] / tor["seconds"] if tor else float("nan")
         row["ratio"] = ratio
