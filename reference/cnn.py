@@ -91,7 +91,9 @@ def conv2d(X, W, b, stride=1, padding=0):
     cols[K] = 1
     Wb = np.concatenate([W.reshape(F, K), b[:, None]], axis=1).astype(dtype, copy=False)
     grid = (Wb @ cols).reshape(F, N, Ho, Wp)
-    out = grid[:, :, :, :Wo].transpose(1, 0, 2, 3).copy()    # drop the garbage columns; NCHW
+    # The output is a view that leaves out the garbage columns and reads the grid in NCHW order:
+    # no copy, since NumPy arrays need not be contiguous and the next layer reads it in place.
+    out = grid[:, :, :, :Wo].transpose(1, 0, 2, 3)
     return out, (X.shape, W.shape, Wb, cols, stride, padding)
 
 
@@ -104,8 +106,9 @@ def conv2d_backward(dout, cache, *, input_gradient=True):
     dout = _same_shape("dout", dout, (N, F, Ho, Wo))
     dtype, L, K = cols.dtype, Ho * Wp, C * KH * KW
     # dout on the forward's grid, zero in the garbage columns so that they add nothing.
-    d = np.zeros((F, N, Ho, Wp), dtype)
+    d = np.empty((F, N, Ho, Wp), dtype)
     d[:, :, :, :Wo] = dout.transpose(1, 0, 2, 3)
+    d[:, :, :, Wo:] = 0
     d = d.reshape(F, N * L)
     dWb = (cols @ d.T).T          # (F, K + 1), summed over the batch; the ones row gives db
     dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K].copy()
@@ -119,7 +122,7 @@ def conv2d_backward(dout, cache, *, input_gradient=True):
         for v in range(KW):
             start = u * Wp + v
             dXp[:, :, start:start + s * L:s] += dcols[:, u, v]
-    dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd].transpose(1, 0, 2, 3).copy()
+    dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd].transpose(1, 0, 2, 3)   # a view
     return dX, dW, db
 
 

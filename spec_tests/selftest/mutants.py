@@ -142,8 +142,8 @@ MUTANTS = [
            "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K] / N"),
     Mutant("conv_backward_dX_not_cropped", "conv2d_backward",
            "dX is returned with the padding still on, so it has the padded shape, not X's.",
-           "dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd].transpose(1, 0, 2, 3).copy()",
-           "dX = dXp.reshape(C, N, Hp + s, Wp)[:, :, :Hp].transpose(1, 0, 2, 3).copy()"),
+           "dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd]",
+           "dXp.reshape(C, N, Hp + s, Wp)[:, :, :Hp]"),
     Mutant("conv_backward_dX_flipped", "conv2d_backward",
            "dX correlates dout with the kernel again instead of undoing the correlation: the "
            "kernel is flipped in the backward pass only.",
