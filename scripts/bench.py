@@ -66,6 +66,14 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def minor_faults():
+    """Pages this process has touched for the first time so far: each costs a trap and a zeroed
+    page, so a count that grows every batch means the allocator gives memory back and takes it
+    again (glibc does this once a batch's temporaries outgrow its trim threshold)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 # --------------------------------------------------------------------------------------------
 # The two sides, each run in a worker subprocess: `bench.py --worker reference|torch`.
 # --------------------------------------------------------------------------------------------
@@ -81,13 +89,15 @@ def run_reference(data, batch_size, lr, seed, impl_spec, threads, profile):
     timer = LayerTimer() if profile else None
     if timer:
         timer.install()
-    started = time.perf_counter()
+    faults, started = minor_faults(), time.perf_counter()
     params, losses = training.train_epoch(impl, params, X, y, lr, batch_size, rng)
     seconds = time.perf_counter() - started
+    faults = (minor_faults() - faults) / len(losses)
     if timer:
         timer.remove()
     X_test, y_test = training.prepare(data["test_images"], data["test_labels"])
     result = {"seconds": seconds, "first_loss": losses[0], "batches": len(losses),
+              "page_faults_per_batch": faults,
               "test_accuracy": float(impl.test_accuracy(X_test, y_test, params))}
     if timer:
         result["profile"] = timer.report(len(losses))
@@ -116,7 +126,7 @@ def run_torch(data, batch_size, lr, seed, impl_spec, threads, profile):
     X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(Xn)))  # same order
     losses = []
-    started = time.perf_counter()
+    faults, started = minor_faults(), time.perf_counter()
     for start in range(0, len(X), batch_size):
         batch = order[start:start + batch_size]
         optimizer.zero_grad(set_to_none=True)
@@ -125,10 +135,12 @@ def run_torch(data, batch_size, lr, seed, impl_spec, threads, profile):
         optimizer.step()
         losses.append(loss.item())
     seconds = time.perf_counter() - started
+    faults = (minor_faults() - faults) / len(losses)
     Xt, yt = training.prepare(data["test_images"], data["test_labels"])
     with torch.no_grad():
         predicted = net(torch.from_numpy(Xt)).argmax(dim=1).numpy()
     return {"seconds": seconds, "first_loss": losses[0], "batches": len(losses),
+            "page_faults_per_batch": faults,
             "test_accuracy": 100.0 * float(np.mean(predicted == yt)), "torch": torch.__version__}
 
 
@@ -231,7 +243,8 @@ def main(argv=None):
     print(f"floor: {flops_per_image() * 60000 / 1e9:.1f} GFLOP per epoch / {rate / 1e9:.1f} GFLOP/s "
           f"(float32 matmul, measured) = {floor:.2f} s per epoch\n")
     print(f"{'batch':>5}  {name + ' s':>12}  {'torch s':>8}  {'ratio':>6}  "
-          f"{name + ' MB':>13}  {'torch MB':>8}  {'acc ref/torch':>14}  {'floor x':>7}")
+          f"{name + ' MB':>13}  {'torch MB':>8}  {'faults/batch':>13}  {'acc ref/torch':>14}  "
+          f"{'floor x':>7}")
     results = []
     for batch_size in args.batch_sizes:
         row = {"batch_size": batch_size}
@@ -249,13 +262,16 @@ def main(argv=None):
         print(f"{batch_size:5d}  {ref['seconds']:12.2f}  "
               f"{tor['seconds'] if tor else float('nan'):8.2f}  {ratio:6.2f}  "
               f"{ref['peak_memory_mb']:13.0f}  {tor['peak_memory_mb'] if tor else float('nan'):8.0f}  "
+              f"{ref['page_faults_per_batch']:6.0f}/{tor['page_faults_per_batch'] if tor else float('nan'):6.0f}  "
               f"{ref['test_accuracy']:6.2f}/{tor['test_accuracy'] if tor else float('nan'):6.2f}  "
               f"{ref['seconds'] / floor:7.1f}", flush=True)
         if tor and abs(ref["first_loss"] - tor["first_loss"]) > 1e-4 * abs(tor["first_loss"]):
             print(f"       warning: first-batch losses differ ({ref['first_loss']:.6f} vs "
                   f"{tor['first_loss']:.6f}): not the same network?")
-    print("\nratio = reference seconds / torch seconds (<= 1: the reference is at least as fast); "
-          "MB = peak resident memory of each worker process, data included")
+    print("\nratio = reference seconds / torch seconds (<= 1: the reference is at least as fast), "
+          f"each the fastest of {args.repeat} interleaved run(s); MB = peak resident memory of "
+          "each worker process, data included; faults/batch = pages first touched per batch "
+          "(reference/torch)")
     if args.profile:
         for row in results:
             print(f"\nreference, batch {row['batch_size']}: milliseconds per batch in each layer")
