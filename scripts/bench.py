@@ -21,6 +21,7 @@ Nothing is installed by this script; without torch it times the reference alone.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -242,7 +243,7 @@ def main(argv=None):
           f"torch {args.threads}, reference {ref_threads}; {os.cpu_count()} cpus")
     print(f"floor: {flops_per_image() * 60000 / 1e9:.1f} GFLOP per epoch / {rate / 1e9:.1f} GFLOP/s "
           f"(float32 matmul, measured) = {floor:.2f} s per epoch\n")
-    print(f"{'batch':>5}  {name + ' s':>12}  {'torch s':>8}  {'ratio':>6}  "
+    print(f"{'batch':>5}  {name + ' s':>12}  {'torch s':>8}  {'ratio':>6}  {'median':>6}  "
           f"{name + ' MB':>13}  {'torch MB':>8}  {'faults/batch':>13}  {'acc ref/torch':>14}  "
           f"{'floor x':>7}")
     results = []
@@ -257,10 +258,12 @@ def main(argv=None):
             row[side]["all_seconds"] = [r["seconds"] for r in runs[side]]
         ref, tor = row["reference"], row.get("torch")
         ratio = ref["seconds"] / tor["seconds"] if tor else float("nan")
-        row["ratio"] = ratio
+        median = (statistics.median(ref["all_seconds"]) / statistics.median(tor["all_seconds"])
+                  if tor else float("nan"))
+        row["ratio"], row["median_ratio"] = ratio, median
         results.append(row)
         print(f"{batch_size:5d}  {ref['seconds']:12.2f}  "
-              f"{tor['seconds'] if tor else float('nan'):8.2f}  {ratio:6.2f}  "
+              f"{tor['seconds'] if tor else float('nan'):8.2f}  {ratio:6.2f}  {median:6.2f}  "
               f"{ref['peak_memory_mb']:13.0f}  {tor['peak_memory_mb'] if tor else float('nan'):8.0f}  "
               f"{ref['page_faults_per_batch']:6.0f}/{tor['page_faults_per_batch'] if tor else float('nan'):6.0f}  "
               f"{ref['test_accuracy']:6.2f}/{tor['test_accuracy'] if tor else float('nan'):6.2f}  "
@@ -269,7 +272,8 @@ def main(argv=None):
             print(f"       warning: first-batch losses differ ({ref['first_loss']:.6f} vs "
                   f"{tor['first_loss']:.6f}): not the same network?")
     print("\nratio = reference seconds / torch seconds (<= 1: the reference is at least as fast), "
-          f"each the fastest of {args.repeat} interleaved run(s); MB = peak resident memory of "
+          f"each the fastest of {args.repeat} interleaved run(s); median = the same for the "
+          "medians of those runs; MB = peak resident memory of "
           "each worker process, data included; faults/batch = pages first touched per batch "
           "(reference/torch)")
     if args.profile:
