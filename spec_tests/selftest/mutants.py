@@ -51,7 +51,8 @@ def by_name(name):
 
 
 # The pooling tie-rule mutant needs the forward values in the backward pass, so its patch spans
-# the end of maxpool2d and the start of maxpool2d_backward.
+# the end of maxpool2d and the whole of maxpool2d_backward. It quotes the reference on purpose:
+# a text patch names exactly the lines it replaces.
 _POOL_BLOCK = '''    return out, (X.shape, X.dtype, first, pool_size, stride)
 
 
