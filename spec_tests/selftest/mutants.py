@@ -63,9 +63,10 @@ def maxpool2d_backward(dout, cache):
     # Each window sends its gradient to the offset of its first maximum (a multiplication by the
     # mask: no branches, many times faster than np.where). Windows that do not overlap write each
     # pixel at most once; overlapping ones (stride < pool_size) add into it (POOL-4). Windows that
-    # tile the image exactly leave no pixel unwritten, so dX needs no zeroing first.
+    # tile the image exactly leave no pixel unwritten, so dX needs no zeroing first. dX takes the
+    # memory layout that `first` has, the forward input's.
     tiles = stride == p and H == p * Ho and Wd == p * Wo
-    dX = (np.empty if tiles else np.zeros)((N, C, H, Wd), dtype)
+    dX = (np.empty_like if tiles else np.zeros_like)(first, dtype=dtype, shape=(N, C, H, Wd))
     for u, v, window in _windows(dX, p, stride, Ho, Wo):
         if stride >= p:
             np.multiply(dout, first == u * p + v, out=window)
@@ -94,8 +95,8 @@ MUTANTS = [
            "np.concatenate([W[:, :, ::-1, ::-1].reshape(F, K), b[:, None]], axis=1)"),
     Mutant("conv_padding_one_side", "conv2d",
            "The zero padding goes only after the image (bottom and right), not on all four sides.",
-           "Xp[:, :, p:p + H, p:p + Wd] = X.transpose(1, 0, 2, 3)",
-           "Xp[:, :, :H, :Wd] = X.transpose(1, 0, 2, 3)"),
+           "Xp[:, p:p + H, p:p + Wd] = X.transpose(1, 2, 3, 0)",
+           "Xp[:, :H, :Wd] = X.transpose(1, 2, 3, 0)"),
     Mutant("conv_missing_bias", "conv2d",
            "The bias b is never added to the output.",
            "    cols[K] = 1\n",
@@ -115,8 +116,8 @@ MUTANTS = [
     Mutant("conv_stride_ignored_forward", "conv2d",
            "The forward pass slides the kernel one pixel at a time whatever the stride (the "
            "output has the strided shape but holds the first Ho x Wo stride-1 values).",
-           "patches[:, u, v] = flat[:, :, start:start + s * L:s]",
-           "patches[:, u, v] = flat[:, :, start:start + L]"),
+           "patches[:, u, v] = Xp[:, u:u + s * Ho:s, v:v + s * Wo:s]",
+           "patches[:, u, v] = Xp[:, u:u + Ho, v:v + Wo]"),
 
     Mutant("conv_kernel_too_big_accepted", "conv2d",
            "A kernel larger than the padded input is not rejected; NumPy fails later with a "
@@ -127,12 +128,12 @@ MUTANTS = [
     # -- conv2d_backward ------------------------------------------------------------------------
     Mutant("conv_backward_stride_ignored", "conv2d_backward",
            "The backward pass scatters dX as if the stride were 1.",
-           "dXp[:, :, start:start + s * L:s] += dcols[:, u, v]",
-           "dXp[:, :, start:start + L] += dcols[:, u, v]"),
+           "dXp[:, u:u + s * Ho:s, v:v + s * Wo:s] += dcols[:, u, v]",
+           "dXp[:, u:u + Ho, v:v + Wo] += dcols[:, u, v]"),
     Mutant("conv_backward_dW_first_image", "conv2d_backward",
            "dW uses only the first image of the batch instead of summing over all of them.",
-           "dWb = (cols @ d.T).T",
-           "dWb = (cols[:, :L] @ d[:, :L].T).T"),
+           "dWb = d @ cols.T",
+           "dWb = d[:, ::N] @ cols[:, ::N].T"),
     Mutant("conv_backward_dW_mean", "conv2d_backward",
            "dW is averaged over the batch instead of summed.",
            "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K].copy()",
@@ -143,8 +144,8 @@ MUTANTS = [
            "dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K] / N"),
     Mutant("conv_backward_dX_not_cropped", "conv2d_backward",
            "dX is returned with the padding still on, so it has the padded shape, not X's.",
-           "dXp.reshape(C, N, Hp + s, Wp)[:, :, p:p + H, p:p + Wd]",
-           "dXp.reshape(C, N, Hp + s, Wp)[:, :, :Hp]"),
+           "dXp[:, p:p + H, p:p + Wd].transpose(3, 0, 1, 2)",
+           "dXp.transpose(3, 0, 1, 2)"),
     Mutant("conv_backward_dX_flipped", "conv2d_backward",
            "dX correlates dout with the kernel again instead of undoing the correlation: the "
            "kernel is flipped in the backward pass only.",
@@ -158,8 +159,8 @@ MUTANTS = [
 
     Mutant("conv_backward_float64", "conv2d_backward",
            "The dX buffer is made with np.zeros(shape) and no dtype, so float32 gives a float64 dX.",
-           "dXp = np.zeros((C, N, (Hp + s) * Wp), dtype)",
-           "dXp = np.zeros((C, N, (Hp + s) * Wp))"),
+           "dXp = np.zeros((C, Hp, Wp, N), dtype)",
+           "dXp = np.zeros((C, Hp, Wp, N))"),
 
     # -- maxpool2d / maxpool2d_backward ---------------------------------------------------------
     Mutant("pool_stride_is_pool_size", "maxpool2d",
@@ -181,7 +182,7 @@ MUTANTS = [
            "np.copyto(window, dout, where=first == u * p + v)"),
     Mutant("pool_backward_float64", "maxpool2d_backward",
            "The pooling gradient is built in a float64 array whatever the input dtype.",
-           "dX = (np.empty if tiles else np.zeros)((N, C, H, Wd), dtype)",
+           "dX = (np.empty_like if tiles else np.zeros_like)(first, dtype=dtype, shape=(N, C, H, Wd))",
            "dX = (np.empty if tiles else np.zeros)((N, C, H, Wd))"),
 
     Mutant("pool_too_big_accepted", "maxpool2d",
@@ -227,16 +228,16 @@ MUTANTS = [
            "return X @ W, (X, W)"),
     Mutant("fc_backward_dW_transposed", "fully_connected_backward",
            "dW is computed as dZ.T @ X: the transpose of the right gradient, shape (M, D).",
-           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
-           "return dZ @ W.T, dZ.T @ X, dZ.sum(axis=0)"),
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.sum(axis=0)",
+           "return (W @ dZ.T).T, dZ.T @ X, dZ.sum(axis=0)"),
     Mutant("fc_backward_dX_no_transpose", "fully_connected_backward",
            "dX is computed as dZ @ W without the transpose (only runs when W is square).",
-           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.sum(axis=0)",
            "return dZ @ W, X.T @ dZ, dZ.sum(axis=0)"),
     Mutant("fc_backward_db_mean", "fully_connected_backward",
            "db is averaged over the batch instead of summed.",
-           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
-           "return dZ @ W.T, X.T @ dZ, dZ.mean(axis=0)"),
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.sum(axis=0)",
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.mean(axis=0)"),
 
     Mutant("fc_shape_mismatch_accepted", "fully_connected_forward",
            "W's rows are not compared with X's columns; the matmul fails with NumPy's message.",
@@ -244,8 +245,8 @@ MUTANTS = [
            "    if False:\n"),
     Mutant("fc_backward_db_keepdims", "fully_connected_backward",
            "db keeps the batch axis: shape (1, M) instead of (M,).",
-           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0)",
-           "return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0, keepdims=True)"),
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.sum(axis=0)",
+           "return (W @ dZ.T).T, X.T @ dZ, dZ.sum(axis=0, keepdims=True)"),
 
     # -- softmax cross-entropy ------------------------------------------------------------------
     Mutant("loss_no_max_shift", "softmax_cross_entropy_loss",
