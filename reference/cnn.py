@@ -108,7 +108,7 @@ def conv2d_backward(dout, cache, *, input_gradient=True):
     # dout in the order of the forward's product, (F, Ho * Wo * N): free when dout is
     # batch-innermost, as the layers above this one make it, and a copy otherwise.
     d = dout.transpose(1, 2, 3, 0).reshape(F, Ho * Wo * N).astype(dtype, copy=False)
-    dWb = d @ cols.T              # (F, K + 1), summed over the batch; the ones row gives db
+    dWb = (cols @ d.T).T          # (F, K + 1), summed over the batch; the ones row gives db
     dW, db = dWb[:, :K].reshape(Wshape), dWb[:, K].copy()
     if not input_gradient:
         return None, dW, db
