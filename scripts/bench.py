@@ -182,6 +182,7 @@ class LayerTimer:
 
 
 def worker(args):
+    training.keep_freed_memory()       # both sides, as scripts/train.py runs
     data = load_mnist(allow_download=False)
     side = run_torch if args.worker == "torch" else run_reference
     result = side(data, args.batch_size, args.lr, args.seed, args.impl, args.threads, args.profile)
