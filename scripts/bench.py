@@ -9,6 +9,8 @@ the same 60,000 images in the same order, with plain SGD in float32 on the CPU w
 number of threads (2 by default: torch.set_num_threads, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS for
 NumPy). Each side runs in its own subprocess, so that each peak memory (ru_maxrss) is its own and
 neither warms the other's caches. Only the training loop is timed; loading the data is not.
+Both workers first call scripts/train.py's keep_freed_memory, as train.py does, so that glibc
+keeps a batch's freed temporaries instead of faulting them back in every batch.
 
 The floor is the arithmetic the epoch cannot avoid (the multiply-adds of every convolution and
 dense layer, forward and backward, no input gradient for the first layer) divided by this
@@ -60,11 +62,6 @@ def _timed(function):
     started = time.perf_counter()
     function()
     return time.perf_counter() - started
-
-
-def peak_rss_mb():
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def minor_faults():
@@ -186,7 +183,7 @@ def worker(args):
     data = load_mnist(allow_download=False)
     side = run_torch if args.worker == "torch" else run_reference
     result = side(data, args.batch_size, args.lr, args.seed, args.impl, args.threads, args.profile)
-    result["peak_memory_mb"] = peak_rss_mb()
+    result["peak_memory_mb"] = training.peak_memory_mb()
     print(json.dumps(result))
 
 
