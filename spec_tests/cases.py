@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import oracles
+from cnnspec.spec_tests import oracles
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Case:
 
 def _recipe(maker, **kwargs):
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    return f"from spec_tests.cases import {maker}; case = {maker}({args})"
+    return f"from cnnspec.spec_tests.cases import {maker}; case = {maker}({args})"
 
 
 def conv_case(seed, N, C, H, W, F, KH, KW, stride=1, padding=0, dtype="float64"):

@@ -11,7 +11,7 @@ import traceback
 import numpy as np
 import pytest
 
-from .loading import LoadFailed, MissingFunction
+from cnnspec.implementation import LoadFailed, MissingFunction
 
 EPS = {np.dtype("float32"): float(np.finfo(np.float32).eps),
        np.dtype("float64"): float(np.finfo(np.float64).eps)}
@@ -118,7 +118,7 @@ def _hints(function, output, got, case):
     if case is None:
         return []
     try:
-        from .diagnose import known_mistakes
+        from cnnspec.spec_tests.diagnose import known_mistakes
     except ImportError:
         return []
     try:

@@ -7,6 +7,8 @@ Each `*_magnitude` function gives the M of SPEC TOL-1: the same sum taken over a
 import numpy as np
 from scipy import ndimage, signal, special
 
+from cnnspec import contract
+
 f64 = np.float64
 
 
@@ -151,10 +153,7 @@ def softmax_cross_entropy(Z, y):
 
 # -- the network (NET, PRED, ACC) ----------------------------------------------------------------
 
-PARAM_SHAPES = {
-    "W1": (8, 1, 3, 3), "b1": (8,), "W2": (16, 8, 3, 3), "b2": (16,),
-    "W3": (784, 128), "b3": (128,), "W4": (128, 10), "b4": (10,),
-}
+PARAM_SHAPES = contract.PARAM_SHAPES
 
 
 def network(X, params):

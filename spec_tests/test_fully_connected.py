@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from . import oracles, strategies
-from .cases import fc_case
-from .checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
+from cnnspec.spec_tests import oracles, strategies
+from cnnspec.spec_tests.cases import fc_case
+from cnnspec.spec_tests.checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
                      invoke, sum_tolerance, unpack)
 
 # (N, D, M): rectangular everywhere so a transposed matrix cannot have the right shape by luck,

@@ -8,23 +8,23 @@ the golden file it came from, and partial credit stays per output.
 import functools
 import hashlib
 import json
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import pytest
 
-from .checks import (assert_close, assert_equal_scalar, check_array, check_float, fail, invoke,
+from cnnspec.spec_tests.checks import (assert_close, assert_equal_scalar, check_array, check_float, fail, invoke,
                      unpack)
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-MANIFEST = json.loads((GOLDEN / "manifest.json").read_text(encoding="utf-8"))
-REGENERATE = "python scripts/make_golden.py"
+GOLDEN = resources.files("cnnspec.golden")        # package data, wherever cnnspec is installed
+MANIFEST = json.loads(GOLDEN.joinpath("manifest.json").read_text(encoding="utf-8"))
+REGENERATE = "cnnspec golden"
 
 
 @functools.lru_cache(maxsize=None)
 def golden_file(name):
     """The arrays of one golden file, after checking its SHA-256 against the manifest."""
-    path = GOLDEN / name
+    path = GOLDEN.joinpath(name)
     if not path.is_file():
         fail(f"golden/{name} is missing; the manifest lists it [SPEC GOLD-1]. Restore it from git "
              f"or regenerate golden/ with `{REGENERATE}`.")
@@ -33,7 +33,7 @@ def golden_file(name):
         fail(f"golden/{name} is corrupted: its SHA-256 is {digest}, golden/manifest.json says "
              f"{MANIFEST['files'][name]['sha256']} [SPEC GOLD-1]. Restore it from git or "
              f"regenerate golden/ with `{REGENERATE}`.")
-    with np.load(path, allow_pickle=False) as archive:
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
         return {key: archive[key] for key in archive.files}
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from . import oracles, strategies
-from .cases import pool_case
-from .checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
+from cnnspec.spec_tests import oracles, strategies
+from cnnspec.spec_tests.cases import pool_case
+from cnnspec.spec_tests.checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
                      invoke, unpack)
 
 # (N, C, H, W, pool_size, stride)

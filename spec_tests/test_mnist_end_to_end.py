@@ -10,8 +10,8 @@ half a minute with the reference: deselect it locally with `-m "not mnist"`.
 """
 import pytest
 
-from scripts import train as training
-from scripts.fetch_mnist import MnistError, load_mnist
+from cnnspec import training
+from cnnspec.mnist import MnistError, load_mnist
 
 THRESHOLD = 97.0
 SEED = 0

@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from spec_tests.notebook import notebook_to_source
+from cnnspec.notebook import notebook_to_source
 
 
 def write_notebook(path, *cells):

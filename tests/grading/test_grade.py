@@ -14,9 +14,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from scripts.grade import unique_names
-from scripts.grading_score import by_function, load_rubric, results_json, score
-from spec_tests.isolation import sandbox
+from cnnspec.grading.grade import unique_names
+from cnnspec.grading.score import by_function, load_rubric, results_json, score
+from cnnspec.sandbox import launch as sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 HOSTILE = Path(__file__).resolve().parent / "hostile"

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scripts.grading_score import by_function  # noqa: E402
+from .score import by_function
 
 
 def write(graded, rubric, out, *, seed, isolation):

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from scripts import make_golden
-from spec_tests.loading import CONTRACT
+from cnnspec import golden_vectors as make_golden
+from cnnspec.contract import CONTRACT
 
 GOLDEN = make_golden.GOLDEN
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from scripts import train
+from cnnspec import training as train
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_prepare_scales_pixels_to_float32_unit_interval():
 
 
 def test_same_seed_same_numbers(fake_mnist):
-    import reference
+    from cnnspec import reference
     runs = [train.train(reference, fake_mnist, epochs=2, batch_size=32, lr=0.1, schedule="cosine",
                         seed=3, limit=96, log=lambda line: None)[1] for _ in range(2)]
     for key in ("loss", "train_accuracy", "test_accuracy", "batch_losses"):
@@ -92,7 +92,7 @@ def test_divergence_is_reported_not_trained_through():
 _ALLOCATING_STEPS = """
 import resource, sys
 import numpy as np
-from scripts.train import keep_freed_memory
+from cnnspec.training import keep_freed_memory
 if not keep_freed_memory():
     print("no glibc")
     sys.exit(0)

@@ -7,16 +7,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from spec_tests.loading import LoadFailed, MissingFunction, load_implementation
+from cnnspec.implementation import LoadFailed, MissingFunction, load_implementation
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 RELU_ONLY = "import numpy as np\n\ndef relu(X):\n    return np.maximum(X, 0), X > 0\n"
 
 
 def test_default_is_the_reference():
     impl = load_implementation(None)
     assert impl.name.startswith("the reference")
-    assert impl.conv2d.__module__ == "reference.cnn"
+    assert impl.conv2d.__module__ == "cnnspec.reference.cnn"
 
 
 def test_file_package_and_dotted_name(tmp_path, monkeypatch):

@@ -5,10 +5,11 @@ A mutant names the contract function it breaks and says, in a student's words, w
 patched module to a folder and returns its path, ready for `pytest spec_tests --impl PATH`.
 scripts/check_mutants.py proves that the suite catches every one with the tests of that function.
 """
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE_SOURCE = Path(__file__).resolve().parents[2] / "reference" / "cnn.py"
+REFERENCE_SOURCE = Path(importlib.util.find_spec("cnnspec.reference.cnn").origin)
 
 
 @dataclass(frozen=True)

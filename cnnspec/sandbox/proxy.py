@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..loading import CONTRACT, LoadFailed, MissingFunction, describe
-from . import protocol, sandbox
+from ..contract import CONTRACT, FORWARDS
+from ..implementation import LoadFailed, MissingFunction, describe
+from . import launch as sandbox
+from . import protocol
 
-FORWARDS = {"conv2d", "maxpool2d", "relu", "fully_connected_forward"}   # return (out, cache)
 GIVE_UP_AFTER = 2       # timeouts or crashes of one function before it is no longer called
 LOAD_TIMEOUT = 30.0     # seconds to import numpy and the submission (at least)
 
@@ -97,7 +98,7 @@ class RemoteImplementation:
         """The submission as a .py file or package folder the sandbox can copy."""
         if spec in (None, "", "reference"):    # trusted: find the reference's own file
             import importlib.util
-            spec = importlib.util.find_spec("reference.cnn").origin
+            spec = importlib.util.find_spec("cnnspec.reference.cnn").origin
         path = Path(str(spec))
         if not path.exists():
             self.load_error = (f"no such file or package folder: {spec} (an isolated run takes "

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import reference
-from spec_tests.isolation import protocol, sandbox
-from spec_tests.isolation.proxy import Handle, RemoteImplementation, WorkerFailure
-from spec_tests.loading import LoadFailed, MissingFunction
+from cnnspec import reference
+from cnnspec.sandbox import launch as sandbox
+from cnnspec.sandbox import protocol
+from cnnspec.sandbox.proxy import Handle, RemoteImplementation, WorkerFailure
+from cnnspec.implementation import LoadFailed, MissingFunction
 
 PROJECT = Path(__file__).resolve().parents[2]
 HOSTILE = Path(__file__).resolve().parent / "hostile"

@@ -1,8 +1,8 @@
 """The mutant catalogue is well formed: every patch applies to the current reference exactly once."""
 import pytest
 
-from spec_tests.loading import CONTRACT
-from spec_tests.selftest import mutants
+from cnnspec.contract import CONTRACT
+from cnnspec.selftest import mutants
 
 SOURCE = mutants.reference_source()
 

@@ -28,7 +28,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PROJECT = HERE.parent.parent            # the checkout holding spec_tests/, reference/, golden/
+
+
+def project_folders():
+    """Every folder of this project's own code and data, wherever it is installed: the cnnspec
+    package and its parts mapped from the design card's top-level folders (in an editable install
+    they live apart, in the checkout), and the checkout itself when there is one."""
+    import importlib.util
+    folders = set()
+    for name in ("cnnspec", "cnnspec.reference", "cnnspec.spec_tests", "cnnspec.golden"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            folder = Path(location).resolve()
+            folders |= {folder, folder.parent}
+    return folders
+
+
 NOBODY = 65534
 # Inside bubblewrap only the system folders stay visible; every other top-level folder (/root,
 # /home, /tmp, /work, /opt, ...) is hidden, so another checkout of the project anywhere on the
@@ -87,10 +102,8 @@ class Worker:
 def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
     """Copy `submission` (a .py file or package folder) into a fresh folder and start a worker.
 
-    hide: extra paths the worker must not see (the grader's output, the submissions' folder);
-    $CNNSPEC_HIDE adds more (os.pathsep-separated).
-    use_bwrap: True to require bubblewrap, False to go without, None to follow $CNNSPEC_BWRAP
-    ("require", "off" or "auto": use it when it works).
+    hide: extra paths the worker must not see (the grader's output, the submissions' folder).
+    use_bwrap: True to require bubblewrap, False to go without, None to use it where it works.
     """
     folder = Path(tempfile.mkdtemp(prefix="cnnspec-worker-")).resolve()
     os.chmod(folder, 0o755)
@@ -109,8 +122,6 @@ def start_worker(submission, limits=Limits(), hide=(), use_bwrap=None):
     home.mkdir()
     (folder / "output.txt").touch()
 
-    if use_bwrap is None:   # the grader passes its choice down through the environment
-        use_bwrap = {"require": True, "off": False}.get(os.environ.get("CNNSPEC_BWRAP", "auto"))
     bwrap_ok, bwrap_note = bwrap_status()
     if use_bwrap and not bwrap_ok:
         raise RuntimeError(f"bubblewrap was required but does not work here: {bwrap_note}")
@@ -198,9 +209,8 @@ def _under(path, folder):
 def bwrap_prefix(folder, home, hide=()):
     """bubblewrap's arguments: / read-only, secrets hidden, Python and the worker's folder shown."""
     exposed = _exposed()
-    hidden = set(ALWAYS_HIDDEN) | {str(PROJECT), str(PROJECT.parent), os.getcwd()}
-    hidden |= {str(PROJECT / "golden"), str(PROJECT / "reference")}
-    hidden |= set(map(str, hide)) | set(os.environ.get("CNNSPEC_HIDE", "").split(os.pathsep))
+    hidden = set(ALWAYS_HIDDEN) | {str(p) for p in project_folders()} | {os.getcwd()}
+    hidden |= set(map(str, hide))
     hidden = {os.path.realpath(p) for p in hidden if p and os.path.isdir(p)} - {"/"}
     # A hidden folder inside an exposed one (the reference installed into site-packages) must be
     # hidden again after the exposure; one that contains an exposed folder is hidden before it.

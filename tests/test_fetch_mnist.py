@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from scripts import fetch_mnist as fm
+from cnnspec import mnist as fm
 
 
 @pytest.fixture

@@ -12,13 +12,10 @@ import sys
 import traceback
 from pathlib import Path
 
-CONTRACT = (
-    "conv2d", "conv2d_backward", "maxpool2d", "maxpool2d_backward", "relu", "relu_backward",
-    "fully_connected_forward", "fully_connected_backward", "softmax_cross_entropy_loss",
-    "initialize_parameters", "forward_backward", "predict", "test_accuracy",
-)
+from .contract import CONTRACT
 
 REFERENCE = "reference"
+REFERENCE_MODULE = "cnnspec.reference"
 
 
 class MissingFunction(AssertionError):
@@ -56,7 +53,7 @@ class Implementation:
 
 
 def describe(spec):
-    return "the reference (reference/cnn.py)" if spec in (None, "", REFERENCE) else str(spec)
+    return "the reference (cnnspec.reference)" if spec in (None, "", REFERENCE) else str(spec)
 
 
 _counter = itertools.count()
@@ -100,7 +97,7 @@ def load_implementation(spec=None):
     notes = []
     try:
         if spec in (None, "", REFERENCE):
-            module = importlib.import_module(REFERENCE)
+            module = importlib.import_module(REFERENCE_MODULE)
         else:
             path = Path(os.path.expanduser(str(spec)))
             if path.suffix == ".ipynb" and path.is_file():

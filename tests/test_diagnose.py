@@ -4,11 +4,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-import reference
-from spec_tests import diagnose
-from spec_tests.cases import conv_case, fc_case, loss_case, pool_case, relu_case
-from spec_tests.diagnose import known_mistakes, mutated_inputs
-from spec_tests.selftest import mutants
+from cnnspec import reference
+from cnnspec.spec_tests import diagnose
+from cnnspec.spec_tests.cases import conv_case, fc_case, loss_case, pool_case, relu_case
+from cnnspec.spec_tests.diagnose import known_mistakes, mutated_inputs
+from cnnspec.selftest import mutants
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_diagnose_names_float64_promotion(mutant_dir):
 
 
 def test_diagnose_names_summed_network_loss():
-    from spec_tests.cases import network_case, params_of
+    from cnnspec.spec_tests.cases import network_case, params_of
     case = network_case(1, N=3)
     right = reference.forward_backward(case.X, case.y, params_of(case), 0.0)[0]
     sentences = known_mistakes("forward_backward", "loss", right * 3,

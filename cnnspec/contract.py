@@ -1,0 +1,75 @@
+"""The contract in code: the names, outputs and shapes SPEC.md defines, written down once.
+
+Every other module (the suite, its oracles, the sandbox, the grader, the mutant checker) reads the
+contract from here; nothing else spells out the thirteen function names or the network's
+parameter shapes. The reference implementation is the one exception on purpose: it is an
+implementation like any other, standalone, and the suite checks it against these shapes.
+"""
+
+# The thirteen contract functions, in SPEC.md order.
+CONTRACT = (
+    "conv2d", "conv2d_backward", "maxpool2d", "maxpool2d_backward", "relu", "relu_backward",
+    "fully_connected_forward", "fully_connected_backward", "softmax_cross_entropy_loss",
+    "initialize_parameters", "forward_backward", "predict", "test_accuracy",
+)
+
+# What each function returns, by name (a single name: the function returns one value).
+RETURNS = {
+    "conv2d": ("out", "cache"),
+    "conv2d_backward": ("dX", "dW", "db"),
+    "maxpool2d": ("out", "cache"),
+    "maxpool2d_backward": ("dX",),
+    "relu": ("out", "cache"),
+    "relu_backward": ("dX",),
+    "fully_connected_forward": ("Z", "cache"),
+    "fully_connected_backward": ("dX", "dW", "db"),
+    "softmax_cross_entropy_loss": ("loss", "dZ"),
+    "initialize_parameters": ("params",),
+    "forward_backward": ("loss", "new_params"),
+    "predict": ("labels",),
+    "test_accuracy": ("accuracy",),
+}
+
+# Each backward function and the forward function whose cache it takes.
+FORWARD_OF = {"conv2d_backward": "conv2d", "maxpool2d_backward": "maxpool2d",
+              "relu_backward": "relu", "fully_connected_backward": "fully_connected_forward"}
+FORWARDS = tuple(FORWARD_OF.values())          # they return (output, cache)
+
+# The network of SPEC.md ("The network"): parameter names and shapes (INIT-1).
+PARAM_SHAPES = {
+    "W1": (8, 1, 3, 3), "b1": (8,),
+    "W2": (16, 8, 3, 3), "b2": (16,),
+    "W3": (16 * 7 * 7, 128), "b3": (128,),
+    "W4": (128, 10), "b4": (10,),
+}
+PARAMS = tuple(PARAM_SHAPES)
+IMAGE_SHAPE = (1, 28, 28)
+CLASSES = 10
+
+# What a test judges (its `category`): the properties of one output of one function.
+CORRECTNESS = ("value", "gradient", "network", "training")
+HYGIENE = ("dtype", "shape", "mutation", "errors")
+CATEGORIES = CORRECTNESS + HYGIENE + ("golden",)
+
+
+def conv_output_shape(X_shape, W_shape, stride=1, padding=0):
+    """CONV-1: (N, F, Ho, Wo) for X (N, C, H, W) and W (F, C, KH, KW)."""
+    N, _, H, W = X_shape
+    F, _, KH, KW = W_shape
+    return (N, F, (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1)
+
+
+def pool_output_shape(X_shape, pool_size=2, stride=2):
+    """POOL-1: (N, C, Ho, Wo) for X (N, C, H, W)."""
+    N, C, H, W = X_shape
+    return (N, C, (H - pool_size) // stride + 1, (W - pool_size) // stride + 1)
+
+
+def fc_output_shape(X_shape, W_shape):
+    """FC-1: (N, M) for X (N, D) and W (D, M)."""
+    return (X_shape[0], W_shape[1])
+
+
+def function_of_name(name):
+    """The contract function a `test_<function>...` name starts with (the longest that fits)."""
+    return max((f for f in CONTRACT if name.startswith(f"test_{f}")), key=len, default=None)

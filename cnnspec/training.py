@@ -1,0 +1,304 @@
+"""Train an implementation of the contract on MNIST with plain mini-batch SGD.
+
+    python scripts/train.py                       # the reference, 10 epochs, the default schedule
+    python scripts/train.py --impl my_cnn.py      # any implementation (.py, package, notebook)
+    python scripts/train.py --limit 5000 --epochs 2 --out runs/quick
+
+Each epoch shows a progress bar on stderr and prints the mean training loss, the training and test
+accuracy and the seconds it took. The output folder gets curves.png (loss; train and test
+accuracy), params.npz (the trained parameters) and summary.json (every figure, the versions, the
+seed). The same seed gives the same numbers.
+
+The learning rate is plain SGD's step size, the same for every batch of an epoch; between epochs it
+follows a schedule (see `learning_rate`). `train_epoch` is the one training loop: the end-to-end
+test (spec_tests/test_mnist_end_to_end.py) uses it too.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .mnist import load_mnist
+
+DEFAULTS = dict(epochs=10, batch_size=64, lr=0.3, schedule="cosine", final_lr=0.0, seed=0)
+SCHEDULES = ("constant", "cosine", "step", "linear")
+
+
+def learning_rate(epoch, epochs, lr, schedule="cosine", final_lr=0.0):
+    """The step size for `epoch` (0-based) of `epochs`.
+
+    constant: lr throughout. cosine: from lr at the first epoch down a half cosine towards
+    final_lr, reached one epoch after the last. linear: a straight line on the same ends. step:
+    lr, divided by 10 for the last 30% of the epochs.
+    """
+    if schedule == "constant" or epochs <= 1:
+        return lr
+    t = epoch / epochs
+    if schedule == "cosine":
+        return final_lr + (lr - final_lr) * 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == "linear":
+        return lr + (final_lr - lr) * t
+    if schedule == "step":
+        return lr if epoch < math.ceil(0.7 * epochs) else lr / 10
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
+def prepare(images, labels, dtype=np.float32):
+    """uint8 (N, 28, 28) images and labels -> X (N, 1, 28, 28) in [0, 1] and int64 labels."""
+    X = (images.astype(dtype) / dtype(255)).reshape(len(images), 1, 28, 28)
+    return X, labels.astype(np.int64)
+
+
+class Progress:
+    """A progress bar on stderr drawn with carriage returns; no dependencies."""
+
+    def __init__(self, total, label, stream=sys.stderr, width=30):
+        self.total, self.label, self.stream, self.width = total, label, stream, width
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.started = self.last = time.perf_counter()
+        self.shown = -1
+
+    def update(self, done, loss):
+        now = time.perf_counter()
+        tenth = 10 * done // self.total
+        if done < self.total and (now - self.last < 0.2 if self.tty else tenth == self.shown):
+            return
+        self.last, self.shown = now, tenth
+        filled = self.width * done // self.total
+        bar = "#" * filled + "." * (self.width - filled)
+        elapsed = now - self.started
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} "
+                          f"{elapsed:5.1f}s eta {eta:4.0f}s ")
+        self.stream.flush()
+
+    def close(self):
+        self.stream.write("\r" + " " * (self.width + 60) + "\r" if self.tty else "\n")
+        self.stream.flush()
+
+
+def keep_freed_memory(bytes_=256 * 2 ** 20):
+    """Ask glibc's malloc to keep up to `bytes_` of freed memory instead of handing it back.
+
+    A training step allocates and frees the same large temporaries every batch. By default glibc
+    returns the freed top of its heap to the system once it passes a threshold that grows with the
+    largest block freed, and takes it back on the next batch, one page fault per 4 KiB page: at
+    batch 128 that is about 2,000 faults and a third of the reference's time. Fixing both
+    thresholds keeps the memory in the process. Returns False where there is no glibc (macOS,
+    musl), where this changes nothing.
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # glibc's <malloc.h>
+    # The mmap threshold first: fixing either one stops glibc from raising the other, and blocks
+    # above the mmap threshold (glibc caps it at 32 MiB) are mapped afresh every time.
+    if not mallopt(M_MMAP_THRESHOLD, min(bytes_, 32 * 2 ** 20)):
+        return False
+    return bool(mallopt(M_TRIM_THRESHOLD, bytes_))
+
+
+def train_epoch(impl, params, X, y, lr, batch_size, rng, progress=None):
+    """One epoch of plain SGD: shuffle with `rng`, then one forward_backward per mini-batch.
+
+    Returns (params, batch losses). The last batch may be smaller than batch_size. `progress`, if
+    given, is called as progress(batches done, running mean loss).
+    """
+    order = rng.permutation(len(X))
+    losses = []
+    for start in range(0, len(X), batch_size):
+        batch = order[start:start + batch_size]
+        loss, params = impl.forward_backward(X[batch], y[batch], params, lr)
+        losses.append(float(loss))
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"the loss became {losses[-1]} at batch {len(losses)} "
+                                     f"(learning rate {lr}): training diverged")
+        if progress is not None:
+            progress(len(losses), float(np.mean(losses[-100:])))
+    return params, losses
+
+
+def initial_parameters(impl, seed, dtype=np.float32):
+    """initialize_parameters(seed), with floating arrays in `dtype` (training runs in float32)."""
+    params = impl.initialize_parameters(seed)
+    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def train(impl, data, epochs, batch_size, lr, schedule, final_lr=0.0, seed=0, limit=None,
+          eval_train=True, log=print):
+    """Train from initialize_parameters(seed). Returns (params, history dict)."""
+    X_train, y_train = prepare(data["train_images"][:limit], data["train_labels"][:limit])
+    X_test, y_test = prepare(data["test_images"], data["test_labels"])
+    rng = np.random.default_rng(seed)
+    params = initial_parameters(impl, seed)
+    history = {k: [] for k in ("learning_rate", "loss", "train_accuracy", "test_accuracy",
+                               "seconds", "eval_seconds", "batch_losses")}
+    batches = math.ceil(len(X_train) / batch_size)
+    for epoch in range(epochs):
+        rate = learning_rate(epoch, epochs, lr, schedule, final_lr)
+        bar = Progress(batches, f"epoch {epoch + 1}/{epochs}")
+        started = time.perf_counter()
+        params, losses = train_epoch(impl, params, X_train, y_train, rate, batch_size, rng,
+                                     progress=bar.update)
+        seconds = time.perf_counter() - started
+        bar.close()
+        started = time.perf_counter()
+        train_acc = float(impl.test_accuracy(X_train, y_train, params)) if eval_train else None
+        test_acc = float(impl.test_accuracy(X_test, y_test, params))
+        for key, value in (("learning_rate", rate), ("loss", float(np.mean(losses))),
+                           ("train_accuracy", train_acc), ("test_accuracy", test_acc),
+                           ("seconds", seconds), ("eval_seconds", time.perf_counter() - started),
+                           ("batch_losses", losses)):
+            history[key].append(value)
+        train_text = f"train {train_acc:6.2f}%  " if eval_train else ""
+        log(f"epoch {epoch + 1:2d}/{epochs}  lr {rate:.4f}  loss {history['loss'][-1]:.4f}  "
+            f"{train_text}test {test_acc:6.2f}%  {seconds:5.1f} s")
+    return params, history
+
+
+def plot_curves(history, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=90)
+    batch_losses = np.concatenate(history["batch_losses"])
+    per_epoch = len(batch_losses) / len(epochs)
+    window = max(1, int(per_epoch // 20))
+    smooth = np.convolve(batch_losses, np.ones(window) / window, mode="valid")
+    ax_loss.plot((np.arange(len(smooth)) + window) / per_epoch, smooth, lw=0.6, alpha=0.5,
+                 color="tab:blue", label=f"batches (mean of {window})")
+    ax_loss.plot(epochs, history["loss"], "o-", color="tab:blue", label="epoch mean")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Loss")
+    ax_loss.legend()
+    if history["train_accuracy"][0] is not None:
+        ax_acc.plot(epochs, history["train_accuracy"], "o-", label="train")
+    ax_acc.plot(epochs, history["test_accuracy"], "s-", label="test")
+    for x, acc in zip(epochs, history["test_accuracy"]):
+        if x == epochs[-1]:
+            ax_acc.annotate(f"{acc:.2f}%", (x, acc), textcoords="offset points", xytext=(-10, -14))
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    ax_acc.legend()
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def versions():
+    import matplotlib
+    import pandas
+    info = {"python": platform.python_version(), "numpy": np.__version__,
+            "pandas": pandas.__version__, "matplotlib": matplotlib.__version__,
+            "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        from importlib.metadata import version
+        info["cnnspec"] = version("cnnspec")
+    except Exception:           # not installed: running from a checkout
+        pass
+    try:
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                           if line.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor()
+    return info
+
+
+def peak_memory_mb():
+    """This process's peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--impl", help="the implementation to train: a .py file, package folder, "
+                        ".ipynb notebook or module name (default: the reference)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"],
+                        help="the learning rate of the first epoch")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=DEFAULTS["schedule"],
+                        help="how the rate changes between epochs")
+    parser.add_argument("--final-lr", type=float, default=DEFAULTS["final_lr"],
+                        help="where cosine and linear decay head")
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--limit", type=int, help="train on the first LIMIT training images only")
+    parser.add_argument("--data", metavar="DIR", help="a folder with the MNIST CSVs or IDX files")
+    parser.add_argument("--holdout", type=int, metavar="N", help="for tuning: train on all but the "
+                        "last N training images and report accuracy on those N instead of the "
+                        "test set, which stays unseen")
+    parser.add_argument("--no-train-accuracy", action="store_true",
+                        help="skip the pass over the training set after each epoch")
+    parser.add_argument("--out", help="output folder (default: runs/train-<time>)")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not args.lr > 0:
+        parser.error("--lr must be > 0")
+
+    keep_freed_memory()
+    from .implementation import load_implementation
+    impl = load_implementation(args.impl)
+    if impl.load_error:
+        print(f"error: {impl.name} failed to load:\n{impl.load_error}", file=sys.stderr)
+        return 1
+    data = load_mnist(args.data)
+    if args.holdout:
+        n = len(data["train_images"]) - args.holdout
+        data = {"train_images": data["train_images"][:n], "train_labels": data["train_labels"][:n],
+                "test_images": data["train_images"][n:], "test_labels": data["train_labels"][n:]}
+    out = Path(args.out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    n_train = len(data["train_images"][:args.limit])
+    evaluated = f"held-out {args.holdout} training images" if args.holdout else "test set"
+    print(f"training {impl.name} on {n_train} images, {args.epochs} epochs, batch {args.batch_size}, "
+          f"lr {args.lr} ({args.schedule}), seed {args.seed}; accuracy on the {evaluated}")
+
+    params, history = train(impl, data, args.epochs, args.batch_size, args.lr, args.schedule,
+                            args.final_lr, args.seed, args.limit,
+                            eval_train=not args.no_train_accuracy)
+
+    np.savez(out / "params.npz", **params)
+    title = (f"{impl.name}: batch {args.batch_size}, lr {args.lr} {args.schedule}, "
+             f"seed {args.seed}, {n_train} training images")
+    plot_curves(history, out / "curves.png", title)
+    summary = {
+        "implementation": impl.name,
+        "settings": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "schedule",
+                                                   "final_lr", "seed", "limit", "holdout")},
+        "train_images": n_train,
+        "evaluated_on": evaluated,
+        "final_test_accuracy": history["test_accuracy"][-1],
+        "per_epoch": {k: v for k, v in history.items() if k != "batch_losses"},
+        "seconds_per_epoch_mean": float(np.mean(history["seconds"])),
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+                    if os.environ.get(k)},
+        "versions": versions(),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"test accuracy {history['test_accuracy'][-1]:.2f}% after {args.epochs} epochs, "
+          f"{summary['seconds_per_epoch_mean']:.1f} s per epoch, peak memory "
+          f"{summary['peak_memory_mb']:.0f} MB; wrote {out}/curves.png, params.npz, summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
