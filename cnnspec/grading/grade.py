@@ -37,12 +37,12 @@ SPEC_TESTS = Path(resources.files("cnnspec.spec_tests"))
 NOT_GRADED = [SPEC_TESTS / "test_golden.py"]   # stored answers never decide a grade
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
+    """The grader's options on `parser` (argparse); `run(args)` does the work."""
     parser.add_argument("submissions", nargs="+", help=".py files, package folders, notebooks")
     parser.add_argument("--out", required=True, help="folder for the results and the report")
     parser.add_argument("--rubric", help="TOML file laid over the default rubric (cnnspec/grading/rubric.toml)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh one)")
     parser.add_argument("--call-timeout", type=float, default=CALL_TIMEOUT,
                         help=f"seconds one call of a student's function may take (default {CALL_TIMEOUT:g})")
@@ -56,7 +56,16 @@ def main(argv=None):
                         default="auto",
                         help="filesystem isolation with bubblewrap: auto (the default) uses it "
                              "when it works")
-    args = parser.parse_args(argv)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args):
+    """Grade every submission named in `args` (from add_arguments); 0 when grading finished."""
     if args.seed is None:
         args.seed = secrets.randbelow(2**31 - 2) + 1    # 0 would be the documented inputs
     rubric = load_rubric(args.rubric)
