@@ -30,6 +30,27 @@ RETURNS = {
     "test_accuracy": ("accuracy",),
 }
 
+# The arguments of each function, in order (SPEC.md's signatures).
+ARGUMENTS = {
+    "conv2d": ("X", "W", "b", "stride", "padding"),
+    "conv2d_backward": ("dout", "cache"),
+    "maxpool2d": ("X", "pool_size", "stride"),
+    "maxpool2d_backward": ("dout", "cache"),
+    "relu": ("X",),
+    "relu_backward": ("dout", "cache"),
+    "fully_connected_forward": ("X", "W", "b"),
+    "fully_connected_backward": ("dZ", "cache"),
+    "softmax_cross_entropy_loss": ("Z", "y"),
+    "initialize_parameters": ("seed",),
+    "forward_backward": ("X", "y", "params", "learning_rate"),
+    "predict": ("X", "params", "batch_size"),
+    "test_accuracy": ("X", "y", "params", "batch_size"),
+}
+DEFAULTS = {"conv2d": {"stride": 1, "padding": 0}, "maxpool2d": {"pool_size": 2, "stride": 2},
+            "initialize_parameters": {"seed": None}, "predict": {"batch_size": 128},
+            "test_accuracy": {"batch_size": 128}}
+NETWORK = ("initialize_parameters", "forward_backward", "predict", "test_accuracy")
+
 # Each backward function and the forward function whose cache it takes.
 FORWARD_OF = {"conv2d_backward": "conv2d", "maxpool2d_backward": "maxpool2d",
               "relu_backward": "relu", "fully_connected_backward": "fully_connected_forward"}
@@ -46,7 +67,10 @@ PARAMS = tuple(PARAM_SHAPES)
 IMAGE_SHAPE = (1, 28, 28)
 CLASSES = 10
 
-# What a test judges (its `category`): the properties of one output of one function.
+# What a test judges: one output of one function (a name from RETURNS; for forward_backward also
+# the update of each parameter, "W1" ... "b4"; "inputs" for the no-mutation tests and "call" for
+# the error tests), for one property, its `category`.
+PSEUDO_OUTPUTS = ("inputs", "call")
 CORRECTNESS = ("value", "gradient", "network", "training")
 HYGIENE = ("dtype", "shape", "mutation", "errors")
 CATEGORIES = CORRECTNESS + HYGIENE + ("golden",)

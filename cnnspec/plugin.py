@@ -23,15 +23,17 @@ from .contract import CATEGORIES, CONTRACT
 # phase is left out: it re-runs a failing example many times to annotate it (about 20 s per
 # failing property test, paid by every mutant run and every wrong submission).
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+# The `judge` fixture is made once per test and reset by each example (Judge.reproduce), so
+# hypothesis's warning about function-scoped fixtures does not apply.
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile("cnnspec", derandomize=True, deadline=None, max_examples=40,
-                          print_blob=True, suppress_health_check=[HealthCheck.too_slow],
-                          phases=_PHASES)
+                          print_blob=True, suppress_health_check=_QUIET, phases=_PHASES)
 # Grading: no example database either (nothing from one student's run may steer another's).
 settings.register_profile("cnnspec-grade", parent=settings.get_profile("cnnspec"), database=None,
                           phases=[Phase.explicit, Phase.generate, Phase.shrink])
 # Looking for new counterexamples locally: `--hypothesis-profile=cnnspec-explore`.
 settings.register_profile("cnnspec-explore", deadline=None, max_examples=500,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=_QUIET)
 
 # One default per setting; the grader and the command line pass these on explicitly.
 CALL_TIMEOUT = 10.0      # seconds one call of an isolated implementation may take

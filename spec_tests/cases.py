@@ -29,6 +29,29 @@ class Case:
         return tuple(self.arrays[n].copy() for n in names)
 
 
+LAYOUTS = ("C", "F", "strided", "reversed")
+
+
+def layout(array, kind):
+    """The same values in another memory layout (GEN-1: any layout is valid input): "C" contiguous,
+    "F" Fortran order, "strided" every other element of a larger buffer, "reversed" a view with
+    negative strides."""
+    array = np.asarray(array)
+    if kind == "C":
+        return np.ascontiguousarray(array)
+    if kind == "F":
+        return np.asfortranarray(array)
+    if kind == "strided":
+        big = np.zeros(tuple(2 * n for n in array.shape), array.dtype)
+        view = big[tuple(slice(None, None, 2) for _ in array.shape)]
+        view[...] = array
+        return view
+    if kind == "reversed":
+        flipped = np.ascontiguousarray(array[tuple(slice(None, None, -1) for _ in array.shape)])
+        return flipped[tuple(slice(None, None, -1) for _ in array.shape)]
+    raise ValueError(f"unknown layout {kind!r}")
+
+
 def _recipe(maker, **kwargs):
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     return f"from cnnspec.spec_tests.cases import {maker}; case = {maker}({args})"

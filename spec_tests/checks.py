@@ -1,113 +1,398 @@
-"""Assertions whose failure messages teach.
+"""The judge: calls the implementation with private copies and gives one verdict per test.
 
-A failure names the function, the output (out, dX, dW, db, dZ, ...), the SPEC clause, the size of
-the error and where it starts, and the lines that reproduce it, so that a student can fix the bug
-from the message alone. Everything here judges plain arrays: the type, dtype, shape and finiteness
-of what came back are checked before any value is compared, so no returned object gets to decide
-whether it is equal.
+Every conformance test carries `@pytest.mark.spec(function, output, category, *clauses)`: one
+output of one contract function, for one property. The `judge` fixture reads that marker once, so
+no assertion repeats which function, output or clause it is about, and every failure message names
+them. Three rules make a pass earned:
+
+- Private copies. The implementation never sees the test's own arrays: each call gets fresh copies
+  (in the layout the test asks for), and every expected value, oracle and finite difference is
+  computed from the test's untouched originals. Writing zeros into the inputs gains nothing.
+- One verdict. A value test compares values, whatever dtype came back; a dtype test looks only at
+  the dtype. A backward test never fails because its forward returned the wrong dtype, shape or
+  values: if the forward cannot even run, the test says "not judged" in one line.
+- NaN never passes. Comparisons are written `not (error <= allowed)`, and an expected value that
+  is not finite fails the test loudly (a bug in the test, never a pass).
+
+A failure says: the function, the output, the clauses, the size of the error, where it starts,
+the likely cause when there is evidence for one, and lines that reproduce it.
 """
+import re
 import traceback
 
 import numpy as np
 import pytest
 
+from cnnspec.contract import ARGUMENTS, RETURNS
 from cnnspec.implementation import LoadFailed, MissingFunction
 
 EPS = {np.dtype("float32"): float(np.finfo(np.float32).eps),
        np.dtype("float64"): float(np.finfo(np.float64).eps)}
-
 FD_STEP = 1e-6          # SPEC TOL-4
 FD_RTOL = 1e-6
 
 
 def fail(message):
+    __tracebackhide__ = True
     pytest.fail(message, pytrace=False)
 
 
-def _reproduce(recipe, calls):
-    lines = ["Reproduce (with `impl` your module, e.g. `import my_cnn as impl`):"]
-    if recipe:
-        lines.append(f"    {recipe}")
-    lines += [f"    {c}" for c in calls]
-    return "\n".join(lines)
+def private(value):
+    """A copy the implementation may do anything to: arrays copied (keeping their layout),
+    containers rebuilt, anything else (a cache, a number) passed as it is."""
+    if isinstance(value, np.ndarray):
+        return value.copy(order="K")
+    if isinstance(value, dict):
+        return {k: private(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(private(v) for v in value)
+    return value
 
 
-# -- calling the implementation ------------------------------------------------------------------
-
-def invoke(impl, function, *args, clause, recipe=None, calls=(), **kwargs):
-    """Call impl.<function>; an exception on valid input becomes a failure that says so."""
-    fn = getattr(impl, function)          # MissingFunction / LoadFailed propagate as they are
-    try:
-        return fn(*args, **kwargs)
-    except (MissingFunction, LoadFailed):
-        raise
-    except Exception as error:  # noqa: BLE001 - any exception from the submission is its bug
-        tb = traceback.format_exception(type(error), error, error.__traceback__)
-        fail(f"{function} raised {type(error).__name__} on a valid input [SPEC {clause}]: {error}\n"
-             f"{_reproduce(recipe, calls)}\n"
-             f"Where it was raised:\n{''.join(tb[-3:]).rstrip()}")
+def _arrays(value, name):
+    """(name, array) for every array in an argument (dict entries as name['key'])."""
+    if isinstance(value, np.ndarray):
+        yield name, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _arrays(v, f"{name}[{k!r}]")
 
 
-def unpack(result, names, function, clause):
-    """Check that `result` is a tuple (or list) of len(names) items and return it as a tuple."""
-    if len(names) == 1:
-        return (result,)
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        got = (f"a {type(result).__name__} of {len(result)} items"
-               if isinstance(result, (tuple, list)) else f"a {type(result).__name__}")
-        fail(f"{function} must return a tuple ({', '.join(names)}) [SPEC {clause}, GEN-7], "
-             f"got {got}")
-    return tuple(result)
+def describe_value(value):
+    if isinstance(value, np.ndarray):
+        return f"<{value.dtype} array of shape {value.shape}>"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {describe_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
-# -- the shape of an answer ----------------------------------------------------------------------
+def in_numpy(error):
+    """Whether an exception was raised inside NumPy itself (or SciPy), not by the code's checks:
+    from its traceback in this process, or from the worker's traceback text (isolated runs)."""
+    frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+    files = [f.filename for f in frames]
+    for note in getattr(error, "__notes__", []) or []:
+        files += re.findall(r'File "([^"]+)"', str(note))
+    if not files:
+        return False
+    last = files[-1].replace("\\", "/")
+    return "/numpy/" in last or "/scipy/" in last
 
-def check_array(got, *, function, output, clause, shape=None, dtype=None, recipe=None, calls=(),
-                integer=False, case=None):
-    """Return `got` if it is a finite ndarray of the expected shape and dtype, else fail."""
-    where = f"{function} returned {output}"
-    repro = _reproduce(recipe, calls)
-    if type(got) is not np.ndarray:
-        fail(f"{where} as a {type(got).__module__}.{type(got).__name__}; expected a numpy.ndarray "
-             f"[SPEC GEN-7, {clause}]\n{repro}")
-    if shape is not None and got.shape != tuple(shape):
-        fail(f"{where} with shape {got.shape}; expected {tuple(shape)} [SPEC {clause}]\n{repro}")
-    if integer:
+
+class Judge:
+    """The verdict of one test (see the module's docstring); made by the `judge` fixture."""
+
+    def __init__(self, impl, function, output, category, clauses):
+        self.impl, self.function, self.output, self.category = impl, function, output, category
+        self.clauses = list(clauses)
+        self.recipe, self.lines, self.check_line = None, [], None
+        self.mutations = []        # (function, argument, before, after) of every call
+
+    # -- what a failure prints ---------------------------------------------------------------
+
+    @property
+    def clause(self):
+        return ", ".join(self.clauses)
+
+    def reproduce(self, recipe=None, lines=(), check=None):
+        """Set the lines that rebuild this test's inputs (recipe), make its calls (lines) and
+        print the size of the error (check); all of them run as pasted, with `impl` the module.
+        Each test (and each hypothesis example) starts here, so what earlier calls changed is
+        forgotten."""
+        self.recipe, self.lines, self.check_line = recipe, list(lines), check
+        self.mutations = []
+        return self
+
+    def _repro(self):
+        body = ["import numpy as np"] + ([self.recipe] if self.recipe else []) + self.lines
+        if self.check_line:
+            body.append(self.check_line)
+        return ("Reproduce (with `impl` your module, e.g. `import my_cnn as impl`):\n"
+                + "\n".join(f"    {line}" for line in body))
+
+    def fail(self, message, hints=()):
+        __tracebackhide__ = True
+        lines = [message] + [f"  Likely cause: {h}" for h in hints] + [self._repro()]
+        fail("\n".join(lines))
+
+    # -- calling the implementation ----------------------------------------------------------
+
+    def call(self, function, *args, copies=True, **kwargs):
+        """impl.<function> on private copies of the arguments (copies=False: on the caller's own
+        arrays, for the tests of memory sharing). Records what the call changed in them.
+        An exception fails this test: as the judged function's own fault, or as "not judged" when
+        another function (the forward of a backward test) cannot run."""
+        __tracebackhide__ = True
+        fn = getattr(self.impl, function)          # MissingFunction / LoadFailed propagate
+        if copies:
+            args, kwargs = private(args), private(kwargs)
+        names = ARGUMENTS[function]
+        named = list(zip(names, args)) + list(kwargs.items())
+        before = [(n, a, a.copy(order="K")) for name, value in named
+                  for n, a in _arrays(value, name)]
+        try:
+            result = fn(*args, **kwargs)
+        except (MissingFunction, LoadFailed):
+            raise
+        except Exception as error:  # noqa: BLE001 - any exception from the submission is its bug
+            self._raised(function, error, named)
+        for name, array, copy in before:
+            self.mutations.append((function, name, copy, array))
+        return result
+
+    def _raised(self, function, error, named):
+        __tracebackhide__ = True
+        call = f"{function}({', '.join(f'{n}={describe_value(v)}' for n, v in named)})"
+        what = f"{type(error).__name__}: {str(error)[:500]}"
+        if function != self.function:
+            fail(f"not judged: {self.function}'s {self.output} needs {function} first, and "
+                 f"{function} raised {what} on a valid input. Fix {function} first; its own tests "
+                 f"say more.\n    call: {call}")
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-3:])
+        notes = "".join(f"\n{n}" for n in getattr(error, "__notes__", []) or [])
+        self.fail(f"{function} raised {what} on a valid input [SPEC {self.clause}]\n"
+                  f"    call: {call}\nWhere it was raised:\n{tb.rstrip()}{notes}")
+
+    def returned(self, result, function, name):
+        """The output `name` of a function's result, checking the tuple it must return (GEN-7)."""
+        __tracebackhide__ = True
+        names = RETURNS[function]
+        if len(names) == 1:
+            return result
+        if not isinstance(result, (tuple, list)) or len(result) != len(names):
+            got = (f"a {type(result).__name__} of {len(result)} items"
+                   if isinstance(result, (tuple, list)) else f"a {type(result).__name__}")
+            message = f"{function} must return a tuple ({', '.join(names)}), got {got} [SPEC GEN-7]"
+            if function != self.function:
+                fail(f"not judged: {self.function} needs {function}'s result first. {message}")
+            self.fail(message)
+        return result[names.index(name)]
+
+    # -- the verdicts ------------------------------------------------------------------------
+
+    def _ndarray(self, got, what):
+        __tracebackhide__ = True
+        if not isinstance(got, np.ndarray):
+            self.fail(f"{self.function} returned {what} as a {type(got).__module__}."
+                      f"{type(got).__name__}; expected a numpy.ndarray [SPEC {self.clause}]")
+        if got.dtype.kind not in "fiub":
+            self.fail(f"{self.function} returned {what} with dtype {got.dtype}, not a number "
+                      f"array [SPEC {self.clause}]")
+
+    def values(self, got, expected, tolerance, *, case=None, how="", what=None):
+        """Fail unless |got - expected| <= tolerance everywhere (whatever dtype got has)."""
+        __tracebackhide__ = True
+        what = what or self.output
+        self._ndarray(got, what)
+        expected = np.asarray(expected, np.float64)
+        allowed = np.broadcast_to(np.asarray(tolerance, np.float64), expected.shape)
+        if not (np.isfinite(expected).all() and np.isfinite(allowed).all()):
+            fail(f"cnnspec bug: the expected {what} of {self.function} is not finite; this test "
+                 "cannot judge it. Please report it.")
+        if got.shape != expected.shape:
+            self.fail(f"{self.function} returned {what} of shape {got.shape}; its values cannot "
+                      f"be compared with the expected shape {expected.shape} [SPEC {self.clause}]")
+        got64 = got.astype(np.float64)
+        error = np.abs(got64 - expected)
+        bad = ~(error <= allowed)                      # NaN in got is bad, never good
+        if not bad.any():
+            return
+        flat_bad = bad.ravel()
+        flat_err = np.where(np.isnan(error), np.inf, error).ravel()
+        worst = int(np.argmax(np.where(flat_bad, flat_err, -1.0)))
+        first = int(np.argmax(flat_bad))
+        floor = max(float(np.abs(expected).mean()) if expected.size else 0.0, 1e-12)
+        relative = float(np.max(flat_err[flat_bad] / np.maximum(np.abs(expected.ravel()[flat_bad]),
+                                                               floor)))
+        shape = error.shape
+        wi, fi = _index(worst, shape), _index(first, shape)
+        lines = [
+            f"{self.function} returned a wrong {what}{how} [SPEC {self.clause}]",
+            f"  {int(bad.sum())} of {bad.size} elements are off; the largest error is "
+            f"{flat_err[worst]:.3g} at index {wi} (got {got64.ravel()[worst]:.6g}, expected "
+            f"{expected.ravel()[worst]:.6g}, allowed {allowed.ravel()[worst]:.2g}); relative to "
+            f"the expected values (floor {floor:.2g}) the largest error is {relative:.3g}.",
+            f"  The first element that differs is at index {fi}: got {got64.ravel()[first]:.6g}, "
+            f"expected {expected.ravel()[first]:.6g}.",
+        ]
+        self.fail("\n".join(lines), _hints(self.function, what, got, case))
+
+    def scalar(self, got, expected, tolerance, *, case=None, what=None):
+        """A number (any real type: its type is judged by another test) within tolerance."""
+        __tracebackhide__ = True
+        what = what or self.output
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer,
+                                                                     np.floating)):
+            self.fail(f"{self.function} returned {what} as a {type(got).__name__}; expected a "
+                      f"number [SPEC {self.clause}]")
+        if not (np.isfinite(expected) and np.isfinite(tolerance)):
+            fail(f"cnnspec bug: the expected {what} of {self.function} is not finite.")
+        got = float(got)
+        error = abs(got - expected)
+        if error <= tolerance:
+            return
+        ratio = f"{got / expected:.4g}" if expected else "undefined (expected 0)"
+        self.fail(f"{self.function} returned a wrong {what} [SPEC {self.clause}]\n"
+                  f"  got {got:.10g}, expected {expected:.10g} (error {error:.3g}, allowed "
+                  f"{tolerance:.2g}; got / expected = {ratio}).",
+                  _hints(self.function, what, got, case))
+
+    def dtype(self, got, expected, *, what=None):
+        __tracebackhide__ = True
+        what = what or self.output
+        self._ndarray(got, what)
+        if got.dtype == np.dtype(expected):
+            return
+        hint = []
+        if np.dtype(expected) == np.float32 and got.dtype == np.float64:
+            hint = ["float32 input was promoted to float64 (GEN-2): keep the computation in the "
+                    "input's dtype, e.g. np.zeros(shape, dtype=X.dtype), and no float64 constants, "
+                    "caches or np.pad of a float64 array."]
+        self.fail(f"{self.function} returned {what} with dtype {got.dtype}; expected "
+                  f"{np.dtype(expected)}, the dtype of the input [SPEC {self.clause}]", hint)
+
+    def integer_dtype(self, got, *, what=None):
+        __tracebackhide__ = True
+        what = what or self.output
+        self._ndarray(got, what)
         if not np.issubdtype(got.dtype, np.integer):
-            fail(f"{where} with dtype {got.dtype}; expected an integer dtype [SPEC {clause}]\n{repro}")
-        return got
-    if dtype is not None and got.dtype != np.dtype(dtype):
-        hint = ""
-        if np.dtype(dtype) == np.float32 and got.dtype == np.float64:
-            hint = (" Likely cause: a float64 constant or array promoted the float32 computation "
-                    "(np.zeros without dtype=, a float64 cache, np.pad of a float64 array).")
-        fail(f"{where} with dtype {got.dtype}; expected {np.dtype(dtype)}, the dtype of the "
-             f"input [SPEC GEN-2, {clause}].{hint}\n{repro}")
-    if got.dtype.kind == "f" and not np.isfinite(got).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-        hints = "".join(f"\n  Likely cause: {h}" for h in _hints(function, output, got, case))
-        fail(f"{where} with non-finite values (first at index {bad}: {got[bad]}) on finite input "
-             f"[SPEC {clause}]{hints}\n{repro}")
-    return got
+            self.fail(f"{self.function} returned {what} with dtype {got.dtype}; expected an "
+                      f"integer dtype [SPEC {self.clause}]")
+
+    def shape(self, got, expected, *, what=None):
+        __tracebackhide__ = True
+        what = what or self.output
+        self._ndarray(got, what)
+        if got.shape != tuple(expected):
+            self.fail(f"{self.function} returned {what} with shape {got.shape}; expected "
+                      f"{tuple(expected)} [SPEC {self.clause}]")
+
+    def python_float(self, got, *, what=None):
+        """GEN-7: a Python float (a NumPy float64 scalar is one)."""
+        __tracebackhide__ = True
+        what = what or self.output
+        if isinstance(got, bool) or not isinstance(got, float):
+            self.fail(f"{self.function} returned {what} as a {type(got).__module__}."
+                      f"{type(got).__name__}; expected a Python float: return float(...) "
+                      f"[SPEC {self.clause}]")
+
+    def unchanged(self, function=None):
+        """GEN-3: no call of `function` (default: the judged one) changed its arguments."""
+        __tracebackhide__ = True
+        function = function or self.function
+        for fn, name, before, after in self.mutations:
+            if fn != function:
+                continue
+            same = (before.shape == after.shape and before.dtype == after.dtype and
+                    np.array_equal(before, after, equal_nan=True))
+            if same:
+                continue
+            if before.shape != after.shape or before.dtype != after.dtype:
+                detail = (f"its shape/dtype changed from {before.shape} {before.dtype} to "
+                          f"{after.shape} {after.dtype}")
+            else:
+                changed = np.argwhere(~((before == after) | (np.isnan(before) & np.isnan(after))))
+                at = tuple(int(i) for i in changed[0])
+                detail = (f"{len(changed)} of {before.size} elements changed, the first at index "
+                          f"{at} ({before[at]:.6g} -> {after[at]:.6g})")
+            self.fail(f"{fn} modified its argument {name} in place: {detail} [SPEC "
+                      f"{self.clause}]. Work on a copy (X = X.copy(), or out = np.maximum(X, 0) "
+                      f"instead of X[X < 0] = 0).")
+
+    def fresh(self, got, others, *, what=None):
+        """GEN-8: `got` shares no memory with any of `others` ({name: array})."""
+        __tracebackhide__ = True
+        what = what or self.output
+        if not isinstance(got, np.ndarray):
+            return
+        for name, other in others.items():
+            if isinstance(other, np.ndarray) and np.shares_memory(got, other):
+                self.fail(f"{self.function} returned {what} sharing memory with {name} [SPEC "
+                          f"{self.clause}]: a later change to one silently changes the other. "
+                          f"Return a new array (np.array(...), .copy()).")
+
+    def gradient(self, analytic, f, x, magnitude, f_magnitude, *, seed=0, directions=4,
+                 whole=False, case=None):
+        """Compare an analytic gradient with central differences of the ORACLE's scalar f at x
+        (TOL-4): along every coordinate (whole) or `directions` random directions."""
+        __tracebackhide__ = True
+        self._ndarray(analytic, self.output)
+        if analytic.shape != x.shape:
+            self.fail(f"{self.function} returned {self.output} of shape {analytic.shape}; the "
+                      f"gradient of an input of shape {x.shape} must have its shape [SPEC "
+                      f"{self.clause}]")
+        analytic64 = analytic.astype(np.float64)
+        roundoff = 8 * EPS[np.dtype("float64")] * f_magnitude / FD_STEP
+        if whole:
+            numeric = np.zeros_like(x, dtype=np.float64)
+            for i in np.ndindex(x.shape):
+                e = np.zeros_like(x, dtype=np.float64)
+                e[i] = 1.0
+                numeric[i] = central_difference(f, x, e)
+            self.values(analytic, numeric, FD_RTOL * np.asarray(magnitude) + roundoff, case=case,
+                        how=" (compared with central differences along every coordinate, "
+                            "h = 1e-6)")
+            return
+        rng = np.random.default_rng(seed)
+        for k in range(directions):
+            v = rng.standard_normal(x.shape)
+            numeric = central_difference(f, x, v)
+            got = float(np.sum(analytic64 * v))
+            allowed = FD_RTOL * float(np.sum(np.abs(v) * magnitude)) + roundoff
+            if not abs(got - numeric) <= allowed:
+                ratio = f"{got / numeric:.4g}" if numeric else "undefined"
+                self.fail(f"{self.function} returned a wrong {self.output} [SPEC {self.clause}]\n"
+                          f"  along random direction v #{k} (np.random.default_rng({seed}), "
+                          f"standard normal of shape {x.shape}): sum({self.output} * v) = "
+                          f"{got:.8g}, but central differences (h = 1e-6) of the function give "
+                          f"{numeric:.8g}; error {abs(got - numeric):.3g}, allowed {allowed:.2g}, "
+                          f"ratio {ratio}.", _hints(self.function, self.output, analytic, case))
+
+    def rejects(self, function, args, kwargs=None, *, argument, received, why):
+        """GEN-4: the call raises ValueError, of the code's own making (not NumPy's), whose
+        message names `argument` as a word and what it received, whole."""
+        __tracebackhide__ = True
+        fn = getattr(self.impl, function)
+        args, kwargs = private(tuple(args)), private(dict(kwargs or {}))
+        named = list(zip(ARGUMENTS[function], args)) + list(kwargs.items())
+        call = f"{function}({', '.join(f'{n}={describe_value(v)}' for n, v in named)})"
+        raised = None
+        try:
+            fn(*args, **kwargs)
+        except (MissingFunction, LoadFailed):
+            raise
+        except Exception as error:  # noqa: BLE001 - judged below
+            raised = error
+        where = f"[SPEC GEN-4, {self.clause}]\n    call: {call}"
+        if raised is None:
+            self.fail(f"{function} accepted {why} without raising ValueError {where}")
+        if not isinstance(raised, ValueError):
+            self.fail(f"{function} must raise ValueError for {why}, but raised "
+                      f"{type(raised).__name__}: {str(raised)[:300]} {where}")
+        message = str(raised)
+        if in_numpy(raised):
+            self.fail(f"{function} let NumPy fail for {why} (NumPy raised {message[:200]!r}); "
+                      f"check the argument yourself, before any work, and say which argument, "
+                      f"what was expected and what came {where}")
+        if not re.search(rf"(?<![\w]){re.escape(argument)}(?![\w])", message):
+            self.fail(f"{function} raised ValueError for {why}, but its message does not name "
+                      f"the argument {argument!r}: {message[:300]!r} {where}")
+        if not names_received(message, received):
+            self.fail(f"{function} raised ValueError for {why}, but its message does not say "
+                      f"what it received ({received!r}, whole): {message[:300]!r} {where}")
 
 
-def check_float(got, *, function, output, clause, recipe=None, calls=(), case=None):
-    if isinstance(got, bool) or not isinstance(got, float):
-        fail(f"{function} returned {output} as a {type(got).__module__}.{type(got).__name__}; "
-             f"expected a Python float (use float(...)) [SPEC GEN-7, {clause}]\n"
-             f"{_reproduce(recipe, calls)}")
-    if not np.isfinite(got):
-        hints = "".join(f"\n  Likely cause: {h}" for h in _hints(function, output, got, case))
-        fail(f"{function} returned {output} = {got} on finite input [SPEC {clause}]{hints}\n"
-             f"{_reproduce(recipe, calls)}")
-    return float(got)
-
-
-# -- comparing values ----------------------------------------------------------------------------
-
-def sum_tolerance(magnitude, terms, dtype):
-    """SPEC TOL-1: 4 * K * eps * M, M the sum of absolute terms, K how many were summed."""
-    return 4.0 * terms * EPS[np.dtype(dtype)] * np.asarray(magnitude, np.float64)
+def names_received(message, received):
+    """Whether `message` spells `received` whole: a shape as (2, 3), [2, 3] or 2x3; a number as
+    itself, not as part of a longer number; a string (a dtype name) as a word."""
+    if isinstance(received, tuple):
+        inner = r",\s*".join(str(int(d)) for d in received)
+        spellings = [rf"\({inner}{',' if len(received) == 1 else ''}\s*\)", rf"\[{inner}\]"]
+        if len(received) > 1:
+            spellings.append(r"(?<![\d.])" + r"\s*[x×]\s*".join(map(str, received)) + r"(?![\d.])")
+        return any(re.search(s, message) for s in spellings)
+    text = str(received)
+    return re.search(rf"(?<![\w.]){re.escape(text)}(?![\w]|\.\d)", message) is not None
 
 
 def _index(flat_index, shape):
@@ -117,162 +402,18 @@ def _index(flat_index, shape):
 def _hints(function, output, got, case):
     if case is None:
         return []
-    try:
-        from cnnspec.spec_tests.diagnose import known_mistakes
-    except ImportError:
-        return []
+    from cnnspec.spec_tests.diagnose import known_mistakes
     try:
         return known_mistakes(function, output, got, case)
     except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure itself
         return []
 
 
-def assert_close(got, expected, tolerance, *, function, output, clause, recipe=None, calls=(),
-                 case=None, how=""):
-    """Fail unless |got - expected| <= tolerance elementwise (tolerance: scalar or array)."""
-    got64 = np.asarray(got, np.float64)
-    expected = np.asarray(expected, np.float64)
-    error = np.abs(got64 - expected)
-    allowed = np.broadcast_to(np.asarray(tolerance, np.float64), error.shape)
-    bad = error > allowed
-    if not bad.any():
-        return
-    flat_err = error.ravel()
-    worst = int(np.argmax(np.where(bad.ravel(), flat_err, -1.0)))
-    first = int(np.argmax(bad.ravel()))
-    relative = error / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
-    shape = error.shape
-    wi, fi = _index(worst, shape), _index(first, shape)
-    lines = [
-        f"{function} returned a wrong {output}{how} [SPEC {clause}]",
-        f"  {int(bad.sum())} of {bad.size} elements are off; the largest absolute error is "
-        f"{flat_err[worst]:.3g} at index {wi} (got {got64.ravel()[worst]:.6g}, expected "
-        f"{expected.ravel()[worst]:.6g}, allowed {allowed.ravel()[worst]:.2g}); the largest "
-        f"relative error is {float(relative[bad].max()):.3g}.",
-        f"  The first element that differs is at index {fi}: got {got64.ravel()[first]:.6g}, "
-        f"expected {expected.ravel()[first]:.6g}.",
-    ]
-    lines += [f"  Likely cause: {hint}" for hint in _hints(function, output, got, case)]
-    lines.append(_reproduce(recipe, calls))
-    fail("\n".join(lines))
+def sum_tolerance(magnitude, terms, dtype):
+    """SPEC TOL-1: 4 * K * eps * M, M the sum of absolute terms, K how many were summed."""
+    return 4.0 * terms * EPS[np.dtype(dtype)] * np.asarray(magnitude, np.float64)
 
-
-def assert_equal_scalar(got, expected, tolerance, *, function, output, clause, recipe=None,
-                        calls=(), case=None):
-    if abs(got - expected) <= tolerance:
-        return
-    lines = [f"{function} returned a wrong {output} [SPEC {clause}]",
-             f"  got {got:.10g}, expected {expected:.10g} (error {abs(got - expected):.3g}, "
-             f"allowed {tolerance:.2g}; ratio got/expected {got / expected if expected else float('nan'):.4g})."]
-    lines += [f"  Likely cause: {hint}" for hint in _hints(function, output, got, case)]
-    lines.append(_reproduce(recipe, calls))
-    fail("\n".join(lines))
-
-
-# -- gradients by finite differences (SPEC TOL-4) ------------------------------------------------
 
 def central_difference(f, x, v, h=FD_STEP):
     """(f(x + h v) - f(x - h v)) / 2h for a float64 array x and direction v."""
     return (f(x + h * v) - f(x - h * v)) / (2 * h)
-
-
-def assert_gradient(analytic, f, x, magnitude, f_magnitude, *, function, output, clause,
-                    recipe=None, calls=(), seed=0, directions=4, whole=False, case=None):
-    """Compare an analytic gradient with central differences of the scalar function f at x.
-
-    whole: difference along every coordinate (the whole Jacobian product, for tiny inputs);
-    otherwise along `directions` random directions. `magnitude` (x's shape) is the gradient
-    computed on absolute values and `f_magnitude` the size of f's terms: the tolerance is
-    1e-6 * the directional derivative on absolute values plus the rounding of f divided by h."""
-    analytic = np.asarray(analytic, np.float64)
-    roundoff = 8 * EPS[np.dtype("float64")] * f_magnitude / FD_STEP
-    if whole:
-        numeric = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            e = np.zeros_like(x)
-            e[i] = 1.0
-            numeric[i] = central_difference(f, x, e)
-        tol = FD_RTOL * np.asarray(magnitude) + roundoff
-        assert_close(analytic, numeric, tol, function=function, output=output, clause=clause,
-                     recipe=recipe, calls=calls, case=case,
-                     how=" (compared with central differences along every coordinate, h = 1e-6)")
-        return
-    rng = np.random.default_rng(seed)
-    for k in range(directions):
-        v = rng.standard_normal(x.shape)
-        numeric = central_difference(f, x, v)
-        got = float(np.sum(analytic * v))
-        scale = float(np.sum(np.abs(v) * magnitude))
-        if abs(got - numeric) > FD_RTOL * scale + roundoff:
-            hints = "".join(f"\n  Likely cause: {h}" for h in _hints(function, output, analytic, case))
-            fail(f"{function} returned a wrong {output} [SPEC {clause}, TOL-4]\n"
-                 f"  along random direction v #{k} (np.random.default_rng({seed}), standard normal of "
-                 f"shape {x.shape}): sum({output} * v) = {got:.8g}, but central differences "
-                 f"(h = 1e-6) of the function give {numeric:.8g}; error {abs(got - numeric):.3g}, "
-                 f"allowed {FD_RTOL * scale + roundoff:.2g}, ratio {got / numeric if numeric else float('nan'):.4g}."
-                 f"{hints}\n{_reproduce(recipe, calls)}")
-
-
-# -- no mutation (SPEC GEN-3) --------------------------------------------------------------------
-
-def assert_unchanged(before, after, *, function, argument, clause="GEN-3", recipe=None, calls=()):
-    if before.shape == after.shape and before.dtype == after.dtype and \
-            np.array_equal(before, after, equal_nan=True):
-        return
-    if before.shape != after.shape or before.dtype != after.dtype:
-        detail = f"its shape/dtype changed from {before.shape} {before.dtype} to {after.shape} {after.dtype}"
-    else:
-        changed = np.argwhere(~((before == after) | (np.isnan(before) & np.isnan(after))))
-        first = tuple(int(i) for i in changed[0])
-        detail = (f"{len(changed)} elements changed, the first at index {first} "
-                  f"({before[first]:.6g} -> {after[first]:.6g})")
-    fail(f"{function} modified its argument {argument} in place: {detail} [SPEC {clause}]. "
-         f"Work on a copy (e.g. X = X.copy(), or out = np.maximum(X, 0) instead of X[X < 0] = 0).\n"
-         f"{_reproduce(recipe, calls)}")
-
-
-# -- errors (SPEC GEN-4) -------------------------------------------------------------------------
-
-def _shape_spellings(received):
-    """The ways a message may print a shape or value: (2, 3), [2, 3], 2x3, 2 x 3."""
-    if isinstance(received, tuple):
-        inner = ", ".join(map(str, received))
-        return {str(received), f"[{inner}]", "x".join(map(str, received)),
-                " x ".join(map(str, received)), inner}
-    return {str(received)}
-
-
-def assert_rejects(impl, function, args, kwargs=None, *, argument, received, clause, why):
-    """impl.<function>(*args) must raise ValueError naming `argument` and what was received."""
-    fn = getattr(impl, function)
-    call = f"{function}({', '.join(args_repr(args, kwargs))})"
-    raised = None
-    try:
-        fn(*args, **(kwargs or {}))
-    except (MissingFunction, LoadFailed):
-        raise
-    except Exception as error:  # noqa: BLE001 - judged below, outside the except block
-        raised = error
-    if raised is None:
-        fail(f"{function} accepted {why} without raising ValueError [SPEC GEN-4, {clause}]\n"
-             f"    call: {call}")
-    if not isinstance(raised, ValueError):
-        fail(f"{function} must raise ValueError for {why} [SPEC GEN-4, {clause}], but raised "
-             f"{type(raised).__name__}: {raised}\n    call: {call}")
-    message = str(raised)
-    if argument not in message:
-        fail(f"{function} raised ValueError for {why}, but its message does not name the "
-             f"argument {argument!r} [SPEC GEN-4, {clause}]: {message!r}")
-    if not any(s in message for s in _shape_spellings(received)):
-        fail(f"{function} raised ValueError for {why}, but its message does not say what it "
-             f"received ({received}) [SPEC GEN-4, {clause}]: {message!r}")
-
-
-def args_repr(args, kwargs=None):
-    def one(a):
-        if isinstance(a, np.ndarray):
-            return f"<{a.dtype} array of shape {a.shape}>"
-        if isinstance(a, dict):
-            return "{" + ", ".join(f"{k!r}: {one(v)}" for k, v in a.items()) + "}"
-        return repr(a)
-    return [one(a) for a in args] + [f"{k}={one(v)}" for k, v in (kwargs or {}).items()]

@@ -48,3 +48,14 @@ def seed_offset(request):
 def seed(request, seed_offset):
     """A per-test seed: stable across runs, different for each test and each parametrization."""
     return zlib.crc32(request.node.nodeid.split("::", 1)[-1].encode()) % 100_000 + seed_offset
+
+
+@pytest.fixture
+def judge(request, impl):
+    """The verdict of this test, read from its `spec` marker (cnnspec/plugin.py)."""
+    from cnnspec.plugin import meta
+    from cnnspec.spec_tests.checks import Judge
+    m = meta(request.node)
+    if m is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses `judge` without a spec marker")
+    return Judge(impl, m["function"], m["output"], m["category"], m["clauses"])

@@ -13,7 +13,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from cnnspec.spec_tests.checks import (assert_close, assert_equal_scalar, check_array, check_float, fail, invoke,
+from cnnspec.spec_tests.legacy_checks import (assert_close, assert_equal_scalar, check_array, check_float, fail, invoke,
                      unpack)
 
 GOLDEN = resources.files("cnnspec.golden")        # package data, wherever cnnspec is installed

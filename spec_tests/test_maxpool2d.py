@@ -5,7 +5,7 @@ from hypothesis import given
 
 from cnnspec.spec_tests import oracles, strategies
 from cnnspec.spec_tests.cases import pool_case
-from cnnspec.spec_tests.checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
+from cnnspec.spec_tests.legacy_checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
                      invoke, unpack)
 
 # (N, C, H, W, pool_size, stride)

@@ -10,7 +10,7 @@ import pytest
 
 from cnnspec.spec_tests import oracles
 from cnnspec.spec_tests.cases import network_case, params_of
-from cnnspec.spec_tests.checks import (EPS, assert_close, assert_equal_scalar, assert_rejects, assert_unchanged,
+from cnnspec.spec_tests.legacy_checks import (EPS, assert_close, assert_equal_scalar, assert_rejects, assert_unchanged,
                      check_array, check_float, fail, invoke, unpack)
 
 PARAMS = list(oracles.PARAM_SHAPES)

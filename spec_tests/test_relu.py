@@ -5,7 +5,7 @@ from hypothesis import given
 
 from cnnspec.spec_tests import oracles, strategies
 from cnnspec.spec_tests.cases import relu_case
-from cnnspec.spec_tests.checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
+from cnnspec.spec_tests.legacy_checks import (assert_close, assert_gradient, assert_rejects, assert_unchanged, check_array,
                      invoke, unpack)
 
 SHAPES = {"2d": (4, 5), "4d": (2, 3, 4, 4), "1d": (7,)}

@@ -7,7 +7,7 @@ from hypothesis import given
 
 from cnnspec.spec_tests import oracles, strategies
 from cnnspec.spec_tests.cases import loss_case
-from cnnspec.spec_tests.checks import (EPS, assert_close, assert_equal_scalar, assert_gradient, assert_rejects,
+from cnnspec.spec_tests.legacy_checks import (EPS, assert_close, assert_equal_scalar, assert_gradient, assert_rejects,
                      assert_unchanged, check_array, check_float, invoke, unpack)
 
 FUNCTION = "softmax_cross_entropy_loss"
