@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 
+from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.grade import unique_names
 from cnnspec.grading.score import by_function, load_rubric, results_json, score
 from cnnspec.sandbox import launch as sandbox
@@ -94,32 +94,6 @@ def load_results(out, name):
     doc = json.loads((out / name / "results.json").read_text())
     assert isinstance(doc["score"], (int, float)) and doc["max_score"] > 0 and doc["tests"]
     return doc
-
-
-def seed_style_notebook(path, replace=None):
-    """A notebook like the seed's: imports, the contract functions (the reference's text, split
-    into cells), top-level CSV loading, a training loop and plots; none of which may run."""
-    source = (PROJECT / "reference" / "cnn.py").read_text()
-    for old, new in (replace or {}).items():
-        assert old in source
-        source = source.replace(old, new)
-    sections = re.split(r"\n(?=# -{20,}\n# [A-Z])", source)
-    cells = ["import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
-             "%matplotlib inline"] + sections + [
-        "train = pd.read_csv('mnist_train.csv')\ntest = pd.read_csv('mnist_test.csv')\n"
-        "X_train = train.values[:, 1:].reshape(-1, 1, 28, 28).astype(np.float32) / 255\n"
-        "y_train = train['label'].values",
-        "params = initialize_parameters(seed=0)\nlosses = []\nfor epoch in range(10):\n"
-        "    for i in range(0, len(X_train), 64):\n"
-        "        loss, params = forward_backward(X_train[i:i+64], y_train[i:i+64], params, 0.01)\n"
-        "        losses.append(loss)\n    print(epoch, loss)",
-        "plt.plot(losses)\nplt.title('training loss')\nplt.show()",
-        "!nvidia-smi"]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_markdown_cell("# CNN from scratch")]
-    notebook.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(notebook, str(path))
-    return path
 
 
 @pytest.mark.slow
