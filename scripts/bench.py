@@ -1,7 +1,7 @@
-"""`python scripts/bench.py ...`: a thin entry point; the work is done by cnnspec.benchmark."""
+"""`python scripts/bench.py ...` is `cnnspec benchmark ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.benchmark import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["benchmark", *sys.argv[1:]]))

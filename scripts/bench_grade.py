@@ -1,7 +1,7 @@
-"""`python scripts/bench_grade.py ...`: a thin entry point; the work is done by cnnspec.grading.bench."""
+"""`python scripts/bench_grade.py ...` is `cnnspec bench-grade ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.grading.bench import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench-grade", *sys.argv[1:]]))

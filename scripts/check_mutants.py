@@ -1,7 +1,7 @@
-"""`python scripts/check_mutants.py ...`: a thin entry point; the work is done by cnnspec.selftest.check."""
+"""`python scripts/check_mutants.py ...` is `cnnspec mutants ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.selftest.check import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["mutants", *sys.argv[1:]]))

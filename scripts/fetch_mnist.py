@@ -1,7 +1,7 @@
-"""`python scripts/fetch_mnist.py ...`: a thin entry point; the work is done by cnnspec.mnist."""
+"""`python scripts/fetch_mnist.py ...` is `cnnspec fetch-mnist ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.mnist import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["fetch-mnist", *sys.argv[1:]]))

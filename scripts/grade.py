@@ -1,7 +1,7 @@
-"""`python scripts/grade.py ...`: a thin entry point; the work is done by cnnspec.grading.grade."""
+"""`python scripts/grade.py ...` is `cnnspec grade ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.grading.grade import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["grade", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
-"""`python scripts/make_golden.py ...`: a thin entry point; the work is done by cnnspec.golden_vectors."""
+"""`python scripts/make_golden.py ...` is `cnnspec golden ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.golden_vectors import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["golden", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
-"""`python scripts/train.py ...`: a thin entry point; the work is done by cnnspec.training."""
+"""`python scripts/train.py ...` is `cnnspec train ...`: a thin entry point (see cnnspec/cli.py)."""
 import sys
 
-from cnnspec.training import main
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["train", *sys.argv[1:]]))
