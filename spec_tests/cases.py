@@ -93,6 +93,7 @@ def relu_case(seed, shape, dtype="float64", margin=1e-3):
 
 
 def fc_case(seed, N, D, M, dtype="float64"):
+    """Standard-normal X, W, b and an upstream gradient dZ of Z's shape (N, M)."""
     rng = np.random.default_rng(seed)
     arrays = dict(X=rng.standard_normal((N, D)), W=rng.standard_normal((D, M)),
                   b=rng.standard_normal(M), dZ=rng.standard_normal((N, M)))
@@ -106,6 +107,50 @@ def loss_case(seed, N, K, scale=1.0, dtype="float64"):
     Z = np.clip(rng.standard_normal((N, K)) * scale, -1e4, 1e4)
     y = rng.integers(0, K, N)
     return Case(_recipe("loss_case", seed=seed, N=N, K=K, scale=scale, dtype=dtype),
+                dict(Z=Z.astype(dtype), y=y))
+
+
+# The logits of LOSS-3 that break the usual shortcuts, each a row pattern (see extreme_loss_case).
+EXTREME_LOGITS = ("huge-positive", "huge-negative", "mixed-rows", "label-underflow")
+
+
+def extreme_loss_case(seed, kind, dtype="float64"):
+    """Logits where a softmax without the row-maximum shift, or with the wrong shift, or the log of
+    a probability, fails (LOSS-3). Sizes, values and labels come from the seed:
+
+    - huge-positive: every row's maximum is above 9e3 (exp of the raw logits overflows);
+    - huge-negative: every logit is below -9e3 (exp of the raw logits is 0, and log(0) follows);
+    - mixed-rows: rows near +1e4 and rows near -1e4 in one batch (shifting by the batch's maximum
+      instead of each row's leaves the low rows at exp(-2e4) = 0);
+    - label-underflow: the labelled logit lies so far below its row's maximum that its probability
+      is below the dtype's smallest number, while no exp overflows: only log-softmax computed as
+      shifted - log(sum(exp(shifted))) gets the loss (hundreds) right; log(softmax) gives inf.
+    """
+    rng = np.random.default_rng(seed)
+    N, K = int(rng.integers(3, 7)), int(rng.integers(3, 9))
+    spread = rng.random((N, K))                              # 0..1 within a row
+    if kind == "huge-positive":
+        Z = 1e4 - 2e4 * spread ** 3                          # maxima near 1e4, values to -1e4
+        Z[np.arange(N), rng.integers(0, K, N)] = rng.uniform(9e3, 1e4, N)
+    elif kind == "huge-negative":
+        Z = -1e4 + 1e3 * spread
+    elif kind == "mixed-rows":
+        sign = np.where(np.arange(N) % 2 == 0, 1.0, -1.0)[rng.permutation(N)]
+        Z = sign[:, None] * (9e3 + 1e3 * spread)
+    elif kind == "label-underflow":
+        info = np.finfo(dtype)
+        top = 0.8 * float(np.log(info.max))                  # exp(top) is finite
+        gap = 1.2 * -float(np.log(info.smallest_subnormal))  # exp(-gap) is 0
+        Z = top - (gap / 2) * spread                         # the other logits: within gap / 2
+        y = rng.integers(0, K, N)
+        Z[np.arange(N), y] = top - gap - rng.random(N)
+        Z[np.arange(N), (y + 1) % K] = top                    # one logit at the top in every row
+        return Case(_recipe("extreme_loss_case", seed=seed, kind=kind, dtype=dtype),
+                    dict(Z=Z.astype(dtype), y=y))
+    else:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {EXTREME_LOGITS}")
+    y = rng.integers(0, K, N)
+    return Case(_recipe("extreme_loss_case", seed=seed, kind=kind, dtype=dtype),
                 dict(Z=Z.astype(dtype), y=y))
 
 
@@ -139,3 +184,23 @@ def _network_draw(seed, N, margin):
 
 def params_of(case):
     return {k: case.arrays[k].copy() for k in oracles.PARAM_SHAPES}
+
+
+def predict_case(seed, N, dtype="float64"):
+    """A network case whose top two oracle logits differ by at least 1e-3 on every image (TOL-6),
+    with the oracle's labels as `case.labels`."""
+    attempt, labels = _predict_draw(seed, N)
+    case = network_case(seed * 100 + attempt, N, dtype)
+    case.recipe = _recipe("predict_case", seed=seed, N=N, dtype=dtype)
+    case.arrays["labels"] = labels.copy()
+    return case
+
+
+@functools.lru_cache(maxsize=16)
+def _predict_draw(seed, N):
+    for attempt in range(50):
+        case = network_case(seed * 100 + attempt, N)
+        labels, gap = oracles.network_predict(case.X, params_of(case))
+        if gap >= 1e-3:
+            return attempt, labels
+    raise RuntimeError("no predict case with clear labels")  # pragma: no cover

@@ -276,12 +276,13 @@ class Judge:
                       f"{type(got).__name__}; expected a Python float: return float(...) "
                       f"[SPEC {self.clause}]")
 
-    def unchanged(self, function=None):
-        """GEN-3: no call of `function` (default: the judged one) changed its arguments."""
+    def unchanged(self, function=None, only=None):
+        """GEN-3: no call of `function` (default: the judged one) changed its arguments (or the
+        arguments named in `only`)."""
         __tracebackhide__ = True
         function = function or self.function
         for fn, name, before, after in self.mutations:
-            if fn != function:
+            if fn != function or (only is not None and name not in only):
                 continue
             same = (before.shape == after.shape and before.dtype == after.dtype and
                     np.array_equal(before, after, equal_nan=True))

@@ -13,8 +13,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from cnnspec.spec_tests.legacy_checks import (assert_close, assert_equal_scalar, check_array, check_float, fail, invoke,
-                     unpack)
+from cnnspec.spec_tests.checks import fail
 
 GOLDEN = resources.files("cnnspec.golden")        # package data, wherever cnnspec is installed
 MANIFEST = json.loads(GOLDEN.joinpath("manifest.json").read_text(encoding="utf-8"))
@@ -91,147 +90,130 @@ def reproduce(entry, arrays):
     return recipe, calls
 
 
-def check_golden(impl, entry, out):
-    """Run one golden vector and compare output `out` with its expected value."""
+def check_golden(judge, entry, out):
+    """Run one golden vector and judge output `out` against its stored expected value."""
     function, dtype, name = entry["function"], entry["dtype"], out["name"]
-    clause = f"GOLD-1, {out['clause']}, {out['tolerance']['clause']}; vector {entry['id']}"
     arrays = arrays_of(entry)
     recipe, calls = reproduce(entry, arrays)
+    judge.clauses.append(f"vector {entry['id']}")
+    judge.reproduce(recipe, calls)
     args = call_inputs(entry["inputs"], arrays, dtype)
-    case = dict(zip(entry["inputs"], args), **entry["arguments"])   # for checks' diagnoses
+    case = dict(zip(entry["inputs"], args), **entry["arguments"])   # for the diagnoses
     if "forward" in entry:
         forward = entry["forward"]
         forward_args = call_inputs(forward["inputs"], arrays, dtype)
         case.update(zip(forward["inputs"], forward_args), **forward["arguments"])
-        result = invoke(impl, forward["function"], *forward_args, clause=clause, recipe=recipe,
-                        calls=calls, **forward["arguments"])
-        _, cache = unpack(result, ("out", "cache"), forward["function"], clause)
-        args.append(cache)
-    case = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in case.items()}
-    result = invoke(impl, function, *args, clause=clause, recipe=recipe, calls=calls,
-                    **entry["arguments"])
-    returned = dict(zip(entry["returns"], unpack(result, entry["returns"], function, clause)))
-
+        result = judge.call(forward["function"], *forward_args, **forward["arguments"])
+        args.append(judge.returned(result, forward["function"], "cache"))
+    result = judge.call(function, *args, **entry["arguments"])
     head, _, key = name.partition(".")
-    got = returned[head]
+    got = judge.returned(result, function, head)
     if key:                                   # new_params.W1: item W1 of the returned dict
         if not isinstance(got, dict) or key not in got:
-            fail(f"{function} must return {head} as a dict with the key {key!r}, got "
-                 f"{sorted(got) if isinstance(got, dict) else type(got).__name__} [SPEC {clause}]")
+            judge.fail(f"{function} must return {head} as a dict with the key {key!r}, got "
+                       f"{sorted(got) if isinstance(got, dict) else type(got).__name__} "
+                       f"[SPEC {judge.clause}]")
         got = got[key]
     expected = arrays[f"expected.{name}"]
     allowed = tolerance(out["tolerance"], arrays)
-    where = dict(function=function, output=name, clause=clause, recipe=recipe, calls=calls)
     if out["type"] == "float":
-        got = check_float(got, **where)
-        assert_equal_scalar(got, float(expected), allowed, case=case, **where)
-        return
-    got = check_array(got, shape=expected.shape, dtype=None if out["type"] != "array" else dtype,
-                      integer=out["type"] == "integer array", **where)
-    assert_close(got, expected, allowed, case=case, **where)
+        judge.scalar(got, float(expected), allowed, case=case, what=name)
+    else:
+        judge.values(got, expected, allowed, case=case, what=name)
+
+
+def _output_name(function, name):
+    """The contract's name for a stored output: new_params.W1 is forward_backward's W1."""
+    if function == "forward_backward" and name.startswith("new_params."):
+        return name.partition(".")[2]
+    return name.partition(".")[0]
 
 
 def vectors(function):
-    """One pytest param per (vector, output) of `function`, with the output in the id."""
+    """One pytest param per (vector, output) of `function`, each with its own spec marker."""
     params = []
     for entry in MANIFEST["vectors"]:
         if entry["function"] != function:
             continue
         for out in entry["outputs"]:
             suffix = f"-{out['name']}" if len(entry["outputs"]) > 1 else ""
-            params.append(pytest.param(entry, out, id=entry["id"] + suffix,
-                                       marks=pytest.mark.output(out["name"])))
+            clauses = ["GOLD-1", out["clause"], out["tolerance"]["clause"]]
+            marks = pytest.mark.spec(function, _output_name(function, out["name"]), "golden",
+                                     *dict.fromkeys(clauses))
+            params.append(pytest.param(entry, out, id=entry["id"] + suffix, marks=marks))
     return params
 
 
-@pytest.mark.clause("GOLD-1", "CONV-1", "CONV-2")
 @pytest.mark.parametrize("entry, out", vectors("conv2d"))
-def test_conv2d_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_conv2d_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "CONV-3", "CONV-4", "CONV-5")
 @pytest.mark.parametrize("entry, out", vectors("conv2d_backward"))
-def test_conv2d_backward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_conv2d_backward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "POOL-1", "POOL-2")
 @pytest.mark.parametrize("entry, out", vectors("maxpool2d"))
-def test_maxpool2d_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_maxpool2d_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "POOL-3", "POOL-4")
 @pytest.mark.parametrize("entry, out", vectors("maxpool2d_backward"))
-def test_maxpool2d_backward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_maxpool2d_backward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "RELU-1")
 @pytest.mark.parametrize("entry, out", vectors("relu"))
-def test_relu_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_relu_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "RELU-2")
 @pytest.mark.parametrize("entry, out", vectors("relu_backward"))
-def test_relu_backward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_relu_backward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "FC-1")
 @pytest.mark.parametrize("entry, out", vectors("fully_connected_forward"))
-def test_fully_connected_forward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_fully_connected_forward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "FC-2", "FC-3")
 @pytest.mark.parametrize("entry, out", vectors("fully_connected_backward"))
-def test_fully_connected_backward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_fully_connected_backward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "LOSS-1", "LOSS-2", "LOSS-3", "LOSS-4")
 @pytest.mark.parametrize("entry, out", vectors("softmax_cross_entropy_loss"))
-def test_softmax_cross_entropy_loss_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_softmax_cross_entropy_loss_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "NET-2", "NET-3")
 @pytest.mark.parametrize("entry, out", vectors("forward_backward"))
-def test_forward_backward_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_forward_backward_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "PRED-1", "PRED-2")
 @pytest.mark.parametrize("entry, out", vectors("predict"))
-def test_predict_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_predict_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "ACC-1")
 @pytest.mark.parametrize("entry, out", vectors("test_accuracy"))
-def test_test_accuracy_matches_golden_vectors(impl, entry, out):
-    check_golden(impl, entry, out)
+def test_test_accuracy_matches_golden_vectors(judge, entry, out):
+    check_golden(judge, entry, out)
 
 
-@pytest.mark.clause("GOLD-1", "INIT-1")
-@pytest.mark.output("params")
-def test_initialize_parameters_matches_golden_shapes(impl):
+@pytest.mark.spec("initialize_parameters", "params", "golden", "GOLD-1", "INIT-1")
+def test_initialize_parameters_matches_golden_shapes(judge):
     """Parameter values depend on the random generator; the golden vector pins keys and shapes."""
     (entry,) = [e for e in MANIFEST["vectors"] if e["function"] == "initialize_parameters"]
-    call = f"params = impl.initialize_parameters(**{entry['arguments']!r})"
-    params = invoke(impl, "initialize_parameters", clause="GOLD-1, INIT-1", calls=[call],
-                    **entry["arguments"])
+    judge.reproduce(None, [f"params = impl.initialize_parameters(**{entry['arguments']!r})"])
+    params = judge.call("initialize_parameters", **entry["arguments"])
     keys = [out["name"][len("params."):] for out in entry["outputs"]]
     if not isinstance(params, dict) or sorted(params) != sorted(keys):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
-        fail(f"initialize_parameters must return a dict with exactly the keys {keys}, got {got} "
-             f"[SPEC GOLD-1, INIT-1]")
+        judge.fail(f"initialize_parameters must return a dict with exactly the keys {keys}, got "
+                   f"{got} [SPEC {judge.clause}]")
     for key, out in zip(keys, entry["outputs"]):
-        got = check_array(params[key], function="initialize_parameters", output=f"params[{key!r}]",
-                          clause="GOLD-1, INIT-1", shape=out["shape"], calls=[call])
-        if got.dtype.kind != "f":
-            fail(f"initialize_parameters returned params[{key!r}] with dtype {got.dtype}; expected "
-                 f"a floating dtype [SPEC GOLD-1, INIT-1]")
+        judge.shape(params[key], out["shape"], what=f"params[{key!r}]")
