@@ -1,8 +1,11 @@
 """From test outcomes to points: the rubric, and the Gradescope results.json of one submission.
 
-A contract function's points (rubric [functions]) are split between the outputs its tests check
-(rubric [outputs]) and then equally between the tests of each output, so a conv2d_backward whose
-db alone is wrong loses only db's share.
+A contract function's points (rubric [functions]) are split between the categories its tests
+judge (rubric [categories]: correctness far above hygiene), a correctness category's share between
+the outputs (rubric [outputs]), and then equally between the tests of each output. So a
+conv2d_backward whose db alone is wrong loses only db's share, and a right answer in the wrong
+dtype loses only the dtype share. Every test's function, output and category come from its spec
+marker, through the plugin's log: nothing here reads test names.
 """
 import json
 import sys
@@ -14,22 +17,35 @@ else:                                   # Python 3.10 (Gradescope's Ubuntu 22.04
     import tomli as tomllib
 from pathlib import Path
 
-from ..contract import CONTRACT
+from ..contract import CATEGORIES, CONTRACT, CORRECTNESS
 
 DEFAULT_RUBRIC = resources.files("cnnspec.grading").joinpath("rubric.toml")
+TABLES = {"functions": CONTRACT, "categories": CATEGORIES, "outputs": CONTRACT,
+          "exclude": ("clauses",)}
 
 
 def load_rubric(path=None):
-    """The default rubric, with the tables of the TOML file at `path` (if any) laid over it."""
+    """The default rubric, with the tables of the TOML file at `path` (if any) laid over it.
+    An unknown table or key is an error that names it and the ones that exist."""
     rubric = tomllib.loads(DEFAULT_RUBRIC.read_text())
     if path:
         override = tomllib.loads(Path(path).read_text())
-        rubric["functions"].update(override.get("functions", {}))
-        rubric["outputs"].update(override.get("outputs", {}))
-        rubric["exclude"].update(override.get("exclude", {}))
-    unknown = set(rubric["functions"]) - set(CONTRACT)
-    if unknown:
-        raise ValueError(f"rubric names functions that are not in the contract: {sorted(unknown)}")
+        for table, value in override.items():
+            if table == "strict":
+                if not isinstance(value, bool):
+                    raise ValueError(f"rubric {path}: strict must be true or false, got {value!r}")
+                rubric["strict"] = value
+                continue
+            if table not in TABLES:
+                raise ValueError(f"rubric {path}: unknown table [{table}]; the tables are "
+                                 f"{', '.join(f'[{t}]' for t in TABLES)} and the key strict")
+            if not isinstance(value, dict):
+                raise ValueError(f"rubric {path}: [{table}] must be a table")
+            unknown = sorted(set(value) - set(TABLES[table]))
+            if unknown:
+                raise ValueError(f"rubric {path}: unknown key(s) {unknown} in [{table}]; the keys "
+                                 f"are {', '.join(TABLES[table])}")
+            rubric.setdefault(table, {}).update(value)
     return rubric
 
 
@@ -55,20 +71,24 @@ def read_log(path):
 
 
 def score(tests, results, rubric, not_run="not run"):
-    """Each collected test with its points: a list of dicts (nodeid, function, output, clauses,
-    score, max_score, status, message)."""
+    """Each collected test with its points: a list of dicts (nodeid, function, output, category,
+    clauses, score, max_score, status, message)."""
     excluded = set(rubric["exclude"].get("clauses", []))
     scored = [dict(t) for t in tests if not excluded & set(t.get("clauses", []))]
     for function, points in rubric["functions"].items():
-        mine = [t for t in scored if t.get("function") == function]
-        shares = rubric["outputs"].get(function, rubric["outputs"]["default"])
-        groups = {}
-        for t in mine:
-            groups.setdefault(t["output"] if t.get("output") in shares else "other", []).append(t)
-        total_share = sum(shares.get(g, 0) for g in groups) or 1.0
-        for group, members in groups.items():
-            for t in members:
-                t["max_score"] = points * shares.get(group, 0) / total_share / len(members)
+        by_category = {}
+        for t in scored:
+            if t.get("function") == function:
+                by_category.setdefault(t.get("category"), []).append(t)
+        weights = {c: float(rubric["categories"].get(c, 0.0)) for c in by_category}
+        total = sum(weights.values()) or 1.0
+        for category, members in by_category.items():
+            share = points * weights[category] / total
+            if category in CORRECTNESS:
+                _split_by_output(members, share, rubric["outputs"].get(function, {}))
+            else:
+                for t in members:
+                    t["max_score"] = share / len(members)
     for t in scored:
         t.setdefault("max_score", 0.0)
         result = results.get(t["nodeid"])
@@ -80,7 +100,28 @@ def score(tests, results, rubric, not_run="not run"):
             t["status"] = "passed" if result["outcome"] == "passed" else "failed"
             t["message"] = result.get("message", "")
         t["score"] = t["max_score"] if t["status"] == "passed" else 0.0
+    if rubric.get("strict"):                 # all or nothing per function
+        for function in {t.get("function") for t in scored}:
+            mine = [t for t in scored if t.get("function") == function]
+            if any(t["status"] != "passed" for t in mine):
+                for t in mine:
+                    t["score"] = 0.0
     return scored
+
+
+def _split_by_output(members, share, weights):
+    """A category's share between its tests' outputs: by rubric [outputs] where the function has
+    an entry (outputs it does not name get nothing), else equally."""
+    groups = {}
+    for t in members:
+        groups.setdefault(t.get("output"), []).append(t)
+    w = {o: float(weights.get(o, 0.0)) if weights else 1.0 for o in groups}
+    if not sum(w.values()):
+        w = {o: 1.0 for o in groups}
+    total = sum(w.values())
+    for output, group in groups.items():
+        for t in group:
+            t["max_score"] = share * w[output] / total / len(group)
 
 
 def by_function(scored, rubric):
