@@ -109,6 +109,13 @@ def keep_freed_memory(bytes_=256 * 2 ** 20):
     return bool(mallopt(M_TRIM_THRESHOLD, bytes_))
 
 
+def diverged(losses):
+    """Non-finite, or far above where it started: a network that learns never climbs tenfold
+    (a diverging one reaches 1e11 within an epoch, so stopping at once saves minutes)."""
+    last = losses[-1]
+    return not math.isfinite(last) or last > 10 * losses[0] + 10
+
+
 def train_epoch(impl, params, X, y, lr, batch_size, rng, progress=None):
     """One epoch of plain SGD: shuffle with `rng`, then one forward_backward per mini-batch.
 
@@ -121,9 +128,10 @@ def train_epoch(impl, params, X, y, lr, batch_size, rng, progress=None):
         batch = order[start:start + batch_size]
         loss, params = impl.forward_backward(X[batch], y[batch], params, lr)
         losses.append(float(loss))
-        if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at batch {len(losses)} "
-                                     f"(learning rate {lr}): training diverged")
+        if diverged(losses):
+            raise FloatingPointError(f"the loss became {losses[-1]:.4g} at batch {len(losses)} "
+                                     f"(it started at {losses[0]:.4g}; learning rate {lr}): "
+                                     f"training diverged")
         if progress is not None:
             progress(len(losses), float(np.mean(losses[-100:])))
     return params, losses

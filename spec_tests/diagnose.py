@@ -128,38 +128,7 @@ def _loss(Z, y):
     return -log_p[np.arange(N), y].mean(), dZ / N
 
 
-def _dtype_of(case):
-    for key in ("X", "Z", "dout", "dZ"):
-        if key in case and isinstance(case[key], np.ndarray) and case[key].dtype.kind == "f":
-            return case[key].dtype
-    return None
-
-
 # -- sentences -----------------------------------------------------------------------------------
-
-PROMOTED = ("float32 input was promoted to float64 (GEN-2): keep the computation in the input's "
-            "dtype, e.g. np.zeros(shape, dtype=X.dtype) and no float64 constants or caches.")
-
-
-def mutated_inputs(function, before, after):
-    """Sentences for every argument that `function` changed in place: before/after map name -> array."""
-    sentences = []
-    for name, old in before.items():
-        new = after.get(name)
-        if not isinstance(old, np.ndarray) or not isinstance(new, np.ndarray):
-            continue
-        if old.shape != new.shape or old.dtype != new.dtype:
-            sentences.append(f"{function} modified its input {name} in place (its shape or dtype "
-                             f"changed from {old.shape} {old.dtype} to {new.shape} {new.dtype}); "
-                             "work on a copy instead.")
-        elif not np.array_equal(old, new, equal_nan=True):
-            count = int(np.sum(~((old == new) | (np.isnan(old) & np.isnan(new)))))
-            sentences.append(f"{function} modified its input {name} in place ({count} of {old.size} "
-                             "elements changed): an in-place operation such as X[X < 0] = 0, "
-                             "X -= X.max() or np.maximum(X, 0, out=X) overwrote the caller's array; "
-                             "work on a copy instead.")
-    return sentences
-
 
 # -- detectors, one per (function, output) -------------------------------------------------------
 
@@ -407,10 +376,6 @@ def known_mistakes(function, output, got, case):
     try:
         case = dict(case or {})
         found = []
-        dtype = _dtype_of(case)
-        if (dtype == np.float32 and isinstance(got, np.ndarray) and got.dtype == np.float64
-                and function not in ("predict",)):
-            found.append(PROMOTED)
         detector = DETECTORS.get((function, output.split()[0] if output else output))
         if detector is not None:
             found += detector(got, case)

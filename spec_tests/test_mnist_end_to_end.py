@@ -26,7 +26,7 @@ def mnist():
 
 
 @pytest.mark.mnist
-@pytest.mark.clause("MNIST-1")
+@pytest.mark.spec("forward_backward", "new_params", "training", "MNIST-1")
 def test_forward_backward_trains_mnist_to_97_percent_in_one_epoch(impl, mnist):
     lr = training.learning_rate(0, 1, training.DEFAULTS["lr"], training.DEFAULTS["schedule"])
     batch_size = training.DEFAULTS["batch_size"]
@@ -35,7 +35,8 @@ def test_forward_backward_trains_mnist_to_97_percent_in_one_epoch(impl, mnist):
                                     schedule="constant", seed=SEED, eval_train=False,
                                     log=lambda line: None)
     except FloatingPointError as error:
-        pytest.fail(f"MNIST-1: forward_backward diverged in the first epoch: {error}. The "
+        pytest.fail(f"MNIST-1: forward_backward diverged in the first epoch: {error}. Stopped at "
+                    f"once. The "
                     f"reference trains stably at this rate; look for a gradient that is too "
                     f"large (a loss summed, not averaged: LOSS-1) or has the wrong sign.",
                     pytrace=False)

@@ -7,7 +7,7 @@ import pytest
 from cnnspec import reference
 from cnnspec.spec_tests import diagnose
 from cnnspec.spec_tests.cases import conv_case, fc_case, loss_case, pool_case, relu_case
-from cnnspec.spec_tests.diagnose import known_mistakes, mutated_inputs
+from cnnspec.spec_tests.diagnose import known_mistakes
 from cnnspec.selftest import mutants
 
 
@@ -134,11 +134,14 @@ def test_diagnose_names_softmax_overflow(mutant_dir):
                                                             got, case.arrays))
 
 
-def test_diagnose_names_float64_promotion(mutant_dir):
+def test_value_hints_never_blame_the_dtype(mutant_dir):
+    """A float64 answer for float32 input is right in value: its value tests pass, and the dtype
+    advice belongs to the dtype verdict (spec_tests/checks.py), not to a value hint."""
     case = conv_case(**dict(CONV, dtype="float32"))
     got = conv_outputs(load_mutant("conv_float64_promotion", mutant_dir), case)["out"]
     assert got.dtype == np.float64
-    assert diagnose.PROMOTED in known_mistakes("conv2d", "out", got, dict(case.arrays, **case.kwargs))
+    assert not any("float64" in s for s in known_mistakes("conv2d", "out", got,
+                                                          dict(case.arrays, **case.kwargs)))
 
 
 def test_diagnose_names_summed_network_loss():
@@ -177,12 +180,3 @@ def test_diagnose_never_raises():
     assert known_mistakes("conv2d", "out", "not an array", {"X": None}) == []
     assert known_mistakes("no_such_function", "out", np.zeros(3), {}) == []
     assert known_mistakes("conv2d", "out", np.zeros(3), None) == []
-
-
-def test_mutated_inputs_names_the_changed_argument():
-    before = {"X": np.array([1.0, -2.0]), "dout": np.ones(2)}
-    after = {"X": np.array([1.0, 0.0]), "dout": np.ones(2)}
-    sentences = mutated_inputs("relu", before, after)
-    assert len(sentences) == 1 and "relu modified its input X in place" in sentences[0]
-    assert "1 of 2 elements" in sentences[0]
-    assert mutated_inputs("relu", before, before) == []
