@@ -137,7 +137,7 @@ def vectors(function):
             continue
         for out in entry["outputs"]:
             suffix = f"-{out['name']}" if len(entry["outputs"]) > 1 else ""
-            clauses = ["GOLD-1", out["clause"], out["tolerance"]["clause"]]
+            clauses = ["GOLD-1", *out["clause"].split(", "), *out["tolerance"]["clause"].split(", ")]
             marks = pytest.mark.spec(function, _output_name(function, out["name"]), "golden",
                                      *dict.fromkeys(clauses))
             params.append(pytest.param(entry, out, id=entry["id"] + suffix, marks=marks))
