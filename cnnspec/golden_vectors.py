@@ -1,43 +1,62 @@
-"""Regenerate golden/: portable test vectors for every contract function (SPEC GOLD-1, GOLD-2).
+"""Regenerate the golden vectors, or check that they regenerate (SPEC GOLD-1, GOLD-2).
 
-    python scripts/make_golden.py              # rewrite golden/ in place
-    python scripts/make_golden.py --out DIR    # write somewhere else (the regeneration test does)
+    cnnspec golden                  rewrite the golden folder cnnspec reads (golden/ in a checkout)
+    cnnspec golden --out DIR        write them somewhere else
+    cnnspec golden --check          regenerate into a temporary folder and compare with the
+                                    stored vectors; exit 1 on any difference
 
-Every input comes from a fixed seed and every expected output from the reference run in float64,
-so running this again writes the same bytes (GOLD-2). golden/README.md explains the format.
-
-Choices that keep the files reproducible and small:
-- Inputs lie on fixed-point grids (layer values are multiples of 2**-16 with |x| < 8, pixels
-  multiples of 1/256), so each is exactly representable in float32 and float64. One file per case
-  then serves both dtypes: its float32 inputs are cast (exactly) to the dtype under test, and its
-  float64 expected values are the exact answer for both. The network's 100k parameters would
-  otherwise not fit the size budget twice.
-- On that grid every layer product has at most 38 significant bits and every float64 sum of them
-  is exact, so the expected values of conv2d, fully_connected and their gradients do not depend on
-  BLAS, summation order or FMA. A float32 implementation still rounds (38 > 24 bits), so the
-  float32 tolerances are exercised. Only the loss and the network (exp, log, and the deeper
-  layers' longer sums) may differ in the last bit on another platform.
-- .npz files are written by hand (stored zip entries with a fixed date, .npy headers built here)
-  because np.savez stamps each entry with the current time.
+Every input comes from a fixed seed and every expected output is an exact answer (exp and log: to
+60 digits) rounded once to float64, so the regenerated files are the stored ones bit for bit on
+any machine, any BLAS and any thread count (GOLD-2). golden/README.md explains the format.
 """
 import argparse
+import decimal
+import functools
 import hashlib
+import io
 import json
 import struct
 import sys
+import tempfile
+import time
 import zipfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from . import reference as ref
 from .spec_tests import oracles
 
+# How the expected values are made exact (independent of summation order):
+# - Inputs lie on fixed-point grids (layer values are multiples of 2**-16 with |x| < 8, pixels
+#   multiples of 1/256), exactly representable in float32 and float64. One file per case then
+#   serves both dtypes (its inputs are cast exactly to the dtype under test) and the network's 100k
+#   parameters fit the size budget once.
+# - The layers come from the independent float64 oracles (cnnspec.spec_tests.oracles: SciPy and
+#   NumPy, never the reference). On the grid every product is a multiple of 2**-32 with at most 38
+#   significant bits, and every partial sum, in any order, is bounded by the same sum over absolute
+#   values (TOL-1's M): while that stays below 2**53 * 2**-32, float64 adds without rounding.
+#   `exact_sums` checks the bound for every output, so these values cannot depend on the order.
+# - The network's sums are longer and its deeper values finer than float64 holds, so it runs here
+#   in Python integers (fixed point: every layer's scale is a power of two), which is exact. The
+#   softmax's exp and log run in 60-digit decimal arithmetic (Python's decimal module: exp and ln
+#   correctly rounded, the same digits on every machine), as do the softmax loss layer's own
+#   vectors. Only the final conversion to float64 rounds.
+# - The oracles' float64 network and loss cross-check these exact values when they are made.
+# - .npz files are written by hand (stored zip entries with a fixed date, .npy headers built here)
+#   because np.savez stamps each entry with the current time.
+
 FORMAT_VERSION = 1
-GOLDEN = Path(resources.files("cnnspec.golden"))   # in a checkout: golden/
+GENERATOR = "cnnspec golden (or python scripts/make_golden.py)"
 DTYPES = {"float64": "f64", "float32": "f32"}
-GRID = 2.0 ** -16
+GRID = 2.0 ** -16          # layer inputs are multiples of GRID ...
+PRODUCT = GRID * GRID      # ... so every product of two is a multiple of PRODUCT
+
+
+def stored_golden():
+    """The golden vectors cnnspec ships, wherever it is installed (golden/ in a checkout)."""
+    return resources.files("cnnspec.golden")
 
 
 # -- writing .npz files that are the same bytes on every run --------------------------------------
@@ -76,12 +95,82 @@ def grid_normal(rng, shape, scale=1.0, step=GRID, limit=7.9):
     return (np.round(values / step) * step).astype(np.float32)
 
 
-def f64(*arrays):
-    return tuple(np.asarray(a, np.float64) for a in arrays)
-
-
 def eps(dtype):
     return float(np.finfo(dtype).eps)
+
+
+# -- exact arithmetic -----------------------------------------------------------------------------
+
+def exact_sums(unit, **magnitudes):
+    """Check that float64 computed these sums exactly, whatever the order: every term is a multiple
+    of `unit`, and every partial sum is bounded by the sum of the terms' absolute values (the
+    magnitudes given, TOL-1's M), so while that stays below 2**53 * unit each partial sum is
+    representable and no addition rounds."""
+    for name, M in magnitudes.items():
+        if not float(np.max(M)) < 2.0 ** 53 * unit:
+            raise RuntimeError(f"{name} sums to {float(np.max(M))}, beyond 2**53 * {unit}: float64 "
+                               f"would round it and its value would depend on summation order")
+
+
+def on_grid(array, step, name):
+    """`array` as float64, after checking that every element is a multiple of `step`."""
+    array = np.asarray(array, np.float64)
+    if not np.array_equal(np.round(array / step) * step, array):
+        raise RuntimeError(f"{name} is not on the grid of multiples of {step}")
+    return array
+
+
+def fixed(array, bits):
+    """`array * 2**bits` as exact Python integers (an object array); the array must lie on the
+    grid of multiples of 2**-bits."""
+    scaled = on_grid(array, 2.0 ** -bits, f"an array of {np.shape(array)}") * 2.0 ** bits
+    return scaled.astype(np.int64).astype(object)
+
+
+def unfixed(array, bits):
+    """Integers scaled by 2**bits back to float64, each rounded once (int to float is correctly
+    rounded, the power of two exact)."""
+    return np.asarray(array, object).astype(np.float64) * 2.0 ** -bits
+
+
+DIGITS = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                         traps=[decimal.InvalidOperation, decimal.DivisionByZero,
+                                decimal.Overflow])   # explicit: never the global context
+
+
+def softmax_cross_entropy_exact(Z, bits, y):
+    """(loss, dZ) of SPEC LOSS-1/LOSS-2 for integer logits Z (scaled by 2**bits), as Decimals of
+    60 significant digits. Each operation is correctly rounded (decimal's exp and ln too) and runs
+    in a fixed order, so the digits are the same on every machine."""
+    ctx, scale = DIGITS, decimal.Decimal(1 << bits)
+    total = functools.partial(functools.reduce, ctx.add)
+    N, K = Z.shape
+    losses, dZ = [], np.empty((N, K), object)
+    for n in range(N):
+        z = [ctx.divide(decimal.Decimal(int(v)), scale) for v in Z[n]]
+        top = max(z)
+        e = [ctx.exp(ctx.subtract(v, top)) for v in z]
+        s = total(e)
+        losses.append(ctx.subtract(ctx.add(top, ctx.ln(s)), z[int(y[n])]))
+        for k in range(K):
+            p = ctx.divide(e[k], s)
+            dZ[n, k] = ctx.divide(ctx.subtract(p, 1) if k == y[n] else p, N)
+    return ctx.divide(total(losses), N), dZ
+
+
+def decimals_to_float(array):
+    return np.vectorize(float, otypes=[np.float64])(array)
+
+
+def cross_check(what, exact, oracle, rtol=1e-9):
+    """The exact values against the float64 oracle's: a disagreement beyond float64 rounding is a
+    bug in this generator (or in the oracle), never a reason to store either."""
+    for got, want in zip(exact, oracle):
+        got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+        scale = max(1.0, float(np.abs(got).max()))
+        if not float(np.abs(got - want).max()) <= rtol * scale:
+            raise RuntimeError(f"{what}: the exact values and the float64 oracle differ by "
+                               f"{float(np.abs(got - want).max()):.3g}")
 
 
 # -- the manifest ---------------------------------------------------------------------------------
@@ -99,14 +188,21 @@ RULES = [
     "returned.",
     "`returns` names the items of the returned tuple. An output named 'new_params.W1' is item "
     "'W1' of the returned dict new_params. Output NAME's expected value is array 'expected.NAME'.",
-    "Expected values are the reference computed in float64 and stored in float64, for the float32 "
-    "entries too: a float32 result is judged against the exact answer, not a rounded one (TOL-1).",
+    "Expected values are exact answers rounded once to float64, and stored in float64 for the "
+    "float32 entries too: a float32 result is judged against the exact answer, not against "
+    "another float32 rounding (TOL-1). They come from independent oracles (SciPy and NumPy in "
+    "float64, exact on the inputs' grid; the network in integer fixed point; exp and log in "
+    "60-digit decimal arithmetic), not from the reference implementation.",
     "An output passes when |got - expected| <= tolerance elementwise. The tolerance is "
     "tolerance.value when given, else 4 * K * eps * M (SPEC TOL-1), with eps the entry's "
     "tolerance.eps and K and M each a number or the name of an array in the entry's files.",
     "Type 'array': the entry's dtype (SPEC GEN-2) and the expected shape; 'integer array': any "
     "integer dtype; 'float': a scalar (a Python float in Python, SPEC GEN-7).",
     "`files` gives each file's SHA-256: check it first; a mismatch means golden/ is corrupted.",
+    "Each file's `regenerated` says how the generator reproduces it. 'exact': bit for bit on any "
+    "machine, BLAS and thread count, because nothing in it depends on summation order or libm "
+    "(sums are exact, exp and log correctly rounded to 60 digits, then one rounding to float64); "
+    "`cnnspec golden --check` requires exactly these bytes and this manifest.",
 ]
 
 
@@ -141,11 +237,12 @@ class Golden:
         files = {}
         for name, (arrays, seed) in self.files.items():
             digest = write_npz(folder / name, arrays)
-            files[name] = {"sha256": digest, "bytes": (folder / name).stat().st_size, "seed": seed}
+            files[name] = {"sha256": digest, "bytes": (folder / name).stat().st_size, "seed": seed,
+                           "regenerated": "exact"}
         manifest = {
             "format": "cnnspec-golden",
             "format_version": FORMAT_VERSION,
-            "generator": "python scripts/make_golden.py",
+            "generator": GENERATOR,
             "spec": "SPEC.md, clauses GOLD-1 and GOLD-2; tolerances TOL-1 to TOL-6",
             "rules": RULES,
             "files": files,
@@ -210,11 +307,13 @@ def conv_vectors(golden):
         X, Wt, b, dout = (grid_normal(rng, s) for s in
                           [(N, C, H, W), (F, C, KH, KW), (F,), (N, F, Ho, Wo)])
         args = {"stride": stride, "padding": padding}
-        out, cache = ref.conv2d(*f64(X, Wt, b), **args)
-        dX, dW, db = ref.conv2d_backward(*f64(dout), cache)
-        # M of TOL-1: conv2d is bilinear, so the reference run on absolute values sums |terms|.
-        M_out, abs_cache = ref.conv2d(*f64(abs(X), abs(Wt), abs(b)), **args)
-        M_dX, M_dW, M_db = ref.conv2d_backward(*f64(abs(dout)), abs_cache)
+        X64, W64, b64, dout64 = (a.astype(np.float64) for a in (X, Wt, b, dout))
+        out = oracles.conv2d(X64, W64, b64, stride, padding)
+        dX, dW, db = oracles.conv2d_backward(dout64, X64, W64, stride, padding)
+        # M of TOL-1: the same sums over absolute values; they also bound every partial sum.
+        M_out = oracles.conv2d_magnitude(X64, W64, b64, stride, padding)
+        M_dX, M_dW, M_db = oracles.conv2d_backward_magnitude(dout64, X64, W64, stride, padding)
+        exact_sums(PRODUCT, out=M_out, dX=M_dX, dW=M_dW, db=M_db)
         file = golden.file(f"conv2d_{name}.npz", seed_of(seed), {
             "X": X, "W": Wt, "b": b, "dout": dout,
             "expected.out": out, "expected.dX": dX, "expected.dW": dW, "expected.db": db,
@@ -255,12 +354,14 @@ def pool_vectors(golden):
             X = grid_normal(rng, (N, C, H, W))
         dout = grid_normal(rng, (N, C, Ho, Wo))
         args = {"pool_size": p, "stride": s}
-        out, cache = ref.maxpool2d(*f64(X), **args)
-        dX = ref.maxpool2d_backward(*f64(dout), cache)
+        out = oracles.maxpool2d(X, p, s)
+        dX = oracles.maxpool2d_backward(dout, X, p, s)
         # Overlapping windows that route to one element add their gradients (POOL-4): TOL-1 with
         # K = the number of such windows. Elements fed by one window at most are exact (TOL-2).
-        windows = ref.maxpool2d_backward(np.ones(dout.shape), cache)
-        M_dX = np.where(windows >= 2, ref.maxpool2d_backward(*f64(abs(dout)), cache), 0.0)
+        windows = oracles.maxpool2d_backward(np.ones(dout.shape), X, p, s)
+        M_sum = oracles.maxpool2d_backward(abs(dout), X, p, s)
+        exact_sums(GRID, dX=M_sum)
+        M_dX = np.where(windows >= 2, M_sum, 0.0)
         file = golden.file(f"maxpool2d_{name}.npz", seed_of(seed), {
             "X": X, "dout": dout, "expected.out": out, "expected.dX": dX,
             "K.dX": windows, "M.dX": M_dX})
@@ -285,8 +386,8 @@ def relu_vectors(golden):
         X.flat[::4] = 0.0           # RELU-2: exact zeros get no gradient
         X.flat[1::9] = -0.0         # and neither does negative zero
         dout = grid_normal(rng, shape)
-        out, cache = ref.relu(*f64(X))
-        dX = ref.relu_backward(*f64(dout), cache)
+        out = oracles.relu(X)
+        dX = oracles.relu_backward(dout, X)
         file = golden.file(f"relu_{name}.npz", seed_of(seed),
                            {"X": X, "dout": dout, "expected.out": out, "expected.dX": dX})
         for dtype in DTYPES:
@@ -304,10 +405,11 @@ def fc_vectors(golden):
     for name, seed, N, D, M in FC_CASES:
         rng = np.random.default_rng(seed)
         X, W, b, dZ = (grid_normal(rng, s) for s in [(N, D), (D, M), (M,), (N, M)])
-        Z, cache = ref.fully_connected_forward(*f64(X, W, b))
-        dX, dW, db = ref.fully_connected_backward(*f64(dZ), cache)
-        M_Z, abs_cache = ref.fully_connected_forward(*f64(abs(X), abs(W), abs(b)))
-        M_dX, M_dW, M_db = ref.fully_connected_backward(*f64(abs(dZ)), abs_cache)
+        Z = oracles.fully_connected(X, W, b)
+        dX, dW, db = oracles.fully_connected_backward(dZ, X, W)
+        M_Z = oracles.fully_connected(abs(X), abs(W), abs(b))
+        M_dX, M_dW, M_db = oracles.fully_connected_backward(abs(dZ), abs(X), abs(W))
+        exact_sums(PRODUCT, Z=M_Z, dX=M_dX, dW=M_dW, db=M_db)
         file = golden.file(f"fully_connected_{name}.npz", seed_of(seed), {
             "X": X, "W": W, "b": b, "dZ": dZ,
             "expected.Z": Z, "expected.dX": dX, "expected.dW": dW, "expected.db": db,
@@ -341,7 +443,9 @@ def loss_vectors(golden):
             Z[0, :2] = 1e4           # two classes tied at the largest logit
             Z[1, :] = -1e4           # every logit at the most negative value
             Z[2, 3], y[2] = -1e4, 3  # the labelled class far below the others
-        loss, dZ = ref.softmax_cross_entropy_loss(*f64(Z), y)
+        loss, dZ = softmax_cross_entropy_exact(fixed(Z, 8), 8, y)
+        loss, dZ = float(loss), decimals_to_float(dZ)
+        cross_check("softmax_cross_entropy_loss", (loss, dZ), oracles.softmax_cross_entropy(Z, y))
         file = golden.file(f"softmax_cross_entropy_loss_{name}.npz", seed_of(seed), {
             "Z": Z, "y": y, "expected.loss": np.float64(loss), "expected.dZ": dZ})
         for dtype in DTYPES:
@@ -363,6 +467,116 @@ NETWORK_IMAGES = 5
 LEARNING_RATE = 0.1
 LOSS_RTOL = {"float64": 1e-9, "float32": 1e-4}      # SPEC TOL-5
 
+# Fixed point: pixels are multiples of 2**-8, parameters of 2**-16, so each layer's values are
+# integers times 2**-BITS[layer]. The gradient starts from dZ rounded to a multiple of 2**-DZ_BITS
+# (an error of 1e-37, against the 1e-16 of float64).
+PIXEL_BITS, PARAM_BITS, DZ_BITS = 8, 16, 120
+
+
+def _patches(X, size, padding):
+    """The (N*Ho*Wo, C*size*size) matrix of a stride-1 convolution's windows, zero-padded with
+    Python integers (np.pad would pad an object array with NumPy's fixed-width ones)."""
+    N, C, H, W = X.shape
+    Xp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), object)
+    Xp[:, :, padding:padding + H, padding:padding + W] = X
+    windows = sliding_window_view(Xp, (size, size), axis=(2, 3))     # N, C, Ho, Wo, size, size
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, C * size * size)
+
+
+def _conv(X, W, b):
+    """conv2d with stride 1 and padding 1 (the network's), exact on integers."""
+    N, _, H, Wd = X.shape
+    out = _patches(X, W.shape[2], 1) @ W.reshape(len(W), -1).T + b
+    return out.reshape(N, H, Wd, -1).transpose(0, 3, 1, 2)
+
+
+def _conv_backward(d, X, W, input_gradient=True):
+    N, C, H, Wd = X.shape
+    F, _, size, _ = W.shape
+    d = d.transpose(0, 2, 3, 1).reshape(-1, F)
+    dW = (d.T @ _patches(X, size, 1)).reshape(W.shape)
+    if not input_gradient:
+        return None, dW, d.sum(axis=0)
+    cols = (d @ W.reshape(F, -1)).reshape(N, H, Wd, C, size, size)
+    dXp = np.zeros((N, C, H + 2, Wd + 2), object)
+    for u in range(size):
+        for v in range(size):
+            dXp[:, :, u:u + H, v:v + Wd] += cols[..., u, v].transpose(0, 3, 1, 2)
+    return dXp[:, :, 1:-1, 1:-1], dW, d.sum(axis=0)
+
+
+def _relu_pool(a):
+    """relu, then 2x2 max pooling with stride 2; also where each window's first maximum lies."""
+    r = np.maximum(a, 0)
+    windows = sliding_window_view(r, (2, 2), axis=(2, 3))[:, :, ::2, ::2]
+    return windows.max(axis=(4, 5)), r, oracles.first_max_offsets(r, 2, 2)
+
+
+def _pool_relu_backward(d, a, where):
+    """Route each window's gradient to its first maximum (POOL-3), then through relu (RELU-2)."""
+    dr = np.zeros(a.shape, object)
+    n, c, _, _ = np.indices(d.shape)
+    np.add.at(dr, (n, c, where[..., 0], where[..., 1]), d)
+    return np.where(a > 0, dr, 0)
+
+
+def network_exact(X, params, y=None, learning_rate=None):
+    """The SPEC network on fixed-point integers: exact logits, and with labels the exact update.
+
+    Returns a dict: `Z` (logits, float64, each rounded once), `labels`, the kink distances the
+    input draw needs (`margin`, `gap`: as in oracles.network) and, given y, `loss` and
+    `new_params` (float64, each rounded once from the exact value)."""
+    p = {k: fixed(v, PARAM_BITS) for k, v in params.items()}
+    x = fixed(X, PIXEL_BITS)
+    bits1 = PIXEL_BITS + PARAM_BITS                         # 24
+    a1 = _conv(x, p["W1"], p["b1"] << (bits1 - PARAM_BITS))
+    h1, r1, where1 = _relu_pool(a1)
+    bits2 = bits1 + PARAM_BITS                              # 40
+    a2 = _conv(h1, p["W2"], p["b2"] << (bits2 - PARAM_BITS))
+    h2, r2, where2 = _relu_pool(a2)
+    flat = h2.reshape(len(h2), -1)                          # flatten (c, h, w)
+    bits3 = bits2 + PARAM_BITS                              # 56
+    a3 = flat @ p["W3"] + (p["b3"] << (bits3 - PARAM_BITS))
+    r3 = np.maximum(a3, 0)
+    bits4 = bits3 + PARAM_BITS                              # 72
+    Z = r3 @ p["W4"] + (p["b4"] << (bits4 - PARAM_BITS))
+
+    top2 = np.sort(Z, axis=1)[:, -2:]
+    result = {
+        "Z": unfixed(Z, bits4), "labels": Z.argmax(axis=1).astype(np.int64),
+        "logit_gap": float(unfixed((top2[:, 1] - top2[:, 0]).min(), bits4)),
+        "margin": min(float(unfixed(np.abs(a).min(), bits)) for a, bits in
+                      [(a1, bits1), (a2, bits2), (a3, bits3)]),
+        "gap": min(oracles.pool_gap(unfixed(r1, bits1), 2, 2, True),
+                   oracles.pool_gap(unfixed(r2, bits2), 2, 2, True)),
+    }
+    if y is None:
+        return result
+
+    loss, dZ = softmax_cross_entropy_exact(Z, bits4, y)
+    step = decimal.Decimal(1 << DZ_BITS)
+    d = np.vectorize(lambda v: int(DIGITS.multiply(v, step).to_integral_value(context=DIGITS)),
+                     otypes=[object])(dZ)                   # dZ * 2**DZ_BITS
+    grads = {"b4": (d.sum(axis=0), DZ_BITS), "W4": (r3.T @ d, DZ_BITS + bits3)}
+    d = np.where(a3 > 0, d @ p["W4"].T, 0)                  # 2**-(DZ_BITS + 16)
+    grads["b3"], grads["W3"] = (d.sum(axis=0), DZ_BITS + 16), (flat.T @ d, DZ_BITS + 16 + bits2)
+    d = _pool_relu_backward((d @ p["W3"].T).reshape(h2.shape), a2, where2)   # 2**-(DZ_BITS + 32)
+    d, dW2, db2 = _conv_backward(d, h1, p["W2"])
+    grads["W2"], grads["b2"] = (dW2, DZ_BITS + 32 + bits1), (db2, DZ_BITS + 32)
+    d = _pool_relu_backward(d, a1, where1)                  # 2**-(DZ_BITS + 48)
+    _, dW1, db1 = _conv_backward(d, x, p["W1"], input_gradient=False)
+    grads["W1"], grads["b1"] = (dW1, DZ_BITS + 48 + PIXEL_BITS), (db1, DZ_BITS + 48)
+
+    # new = param - learning_rate * gradient, exactly: learning_rate is the float64 rate * 2**-e.
+    rate, rate_scale = float(learning_rate).as_integer_ratio()      # rate_scale = 2**e
+    new_params = {}
+    for k, (g, bits) in grads.items():
+        shift = (1 << bits) * rate_scale
+        numerator = p[k] * (shift >> PARAM_BITS) - rate * g          # over 2**bits * rate_scale
+        new_params[k] = np.vectorize(lambda v: v / shift, otypes=[np.float64])(numerator)
+    result.update(loss=float(loss), new_params={k: new_params[k] for k in params})
+    return result
+
 
 def network_inputs():
     """Images, labels and parameters (float32-representable) whose activations keep 1e-5 clear of
@@ -370,7 +584,7 @@ def network_inputs():
     maximum) and whose top two logits are 1e-3 apart (TOL-6). Float32 rounding moves these values
     by about 1e-6, so a float32 run takes the same linear piece as the float64 answer (TOL-5's
     1e-4 is for finite differences; golden vectors difference nothing). A draw that misses the
-    margins is replaced by the next one, deterministically."""
+    margins is replaced by the next one, deterministically (the margins are measured exactly)."""
     for attempt in range(100):
         rng = np.random.default_rng([NETWORK_SEED, attempt])
         X = (rng.integers(0, 257, (NETWORK_IMAGES, 1, 28, 28)) / 256.0).astype(np.float32)
@@ -379,10 +593,9 @@ def network_inputs():
             fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
             scale = np.sqrt(2.0 / fan_in) if key.startswith("W") else 0.1
             params[key] = grid_normal(rng, shape, scale)
-        Z, margin, gap, _ = oracles.network(X, params)
-        top2 = np.sort(Z, axis=1)[:, -2:]
-        if margin >= 1e-5 and gap >= 1e-5 and (top2[:, 1] - top2[:, 0]).min() >= 1e-3:
-            labels = Z.argmax(axis=1)
+        net = network_exact(X, params)
+        if net["margin"] >= 1e-5 and net["gap"] >= 1e-5 and net["logit_gap"] >= 1e-3:
+            labels = net["labels"]
             # Two of five labels disagree with the prediction: test_accuracy must say 60.0.
             y = labels.copy()
             y[[1, 3]] = (labels[[1, 3]] + 1 + rng.integers(0, 9, 2)) % 10
@@ -393,16 +606,18 @@ def network_inputs():
 def network_vectors(golden):
     seed, X, y, params = network_inputs()
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
-    X64 = X.astype(np.float64)
+    net = network_exact(X, params, y, LEARNING_RATE)
+    cross_check("network logits", [net["Z"]], [oracles.network(X, params)[0]])
+    cross_check("network loss", [net["loss"]], [oracles.network_loss(X, y, params)])
+    loss, new_params, labels = net["loss"], net["new_params"], net["labels"]
+    accuracy = 100 * int(np.sum(labels == y)) / len(y)       # exact integers, rounded once
+
     inputs = golden.file("network_inputs.npz", seed_of(seed),
                          {"X": X, "y": y, **{f"params.{k}": v for k, v in params.items()}})
-    loss, new_params = ref.forward_backward(X64, y, dict(params64), LEARNING_RATE)
     fb = golden.file("forward_backward.npz", seed_of(seed), {
         "expected.loss": np.float64(loss),
         **{f"expected.new_params.{k}": v for k, v in new_params.items()}})
-    labels = ref.predict(X64, params64, batch_size=2)
-    accuracy = ref.test_accuracy(X64, y, params64, batch_size=3)
-    pred = golden.file("predict.npz", seed_of(seed), {"expected.labels": labels.astype(np.int64)})
+    pred = golden.file("predict.npz", seed_of(seed), {"expected.labels": labels})
     acc = golden.file("test_accuracy.npz", seed_of(seed),
                       {"expected.accuracy": np.float64(accuracy)})
 
@@ -445,15 +660,146 @@ def build():
     return golden
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=GOLDEN, help="folder to write (default golden/)")
-    out = parser.parse_args(argv).out
+# -- comparing a regenerated folder with the stored one ------------------------------------------
+
+def _generated(folder):
+    """The files the generator writes in `folder` (a path or an importlib.resources Traversable)."""
+    folder = Path(folder) if isinstance(folder, (str, Path)) else folder
+    return {f.name: f for f in folder.iterdir()
+            if f.name == "manifest.json" or f.name.endswith(".npz")}
+
+
+def compare(regenerated, stored):
+    """The differences between a regenerated golden folder and the stored one, one line each; an
+    empty list means they are the same bit for bit. Every file is 'exact' (see RULES), so any
+    difference in a file's bytes is a problem; the line says what changed: which arrays, how many
+    elements and by how much, or which manifest fields."""
+    new, old = _generated(regenerated), _generated(stored)
+    problems = [f"{name}: stored, but the generator no longer writes it"
+                for name in sorted(old.keys() - new.keys())]
+    problems += [f"{name}: written by the generator, but not among the stored golden vectors"
+                 for name in sorted(new.keys() - old.keys())]
+    for name in sorted(old.keys() & new.keys()):
+        before, after = old[name].read_bytes(), new[name].read_bytes()
+        if before != after:
+            explain = manifest_differences if name == "manifest.json" else array_differences
+            problems += [f"{name}: {line}" for line in explain(before, after)]
+    return problems
+
+
+def _short(value, width=70):
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _json_differences(old, new, path):
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in old.keys() - new.keys():
+            yield f"{path}.{key}: only in the stored manifest"
+        for key in new.keys() - old.keys():
+            yield f"{path}.{key}: only in the regenerated manifest"
+        for key in old.keys() & new.keys():
+            yield from _json_differences(old[key], new[key], f"{path}.{key}")
+    elif isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            yield f"{path}: {len(old)} items stored, {len(new)} regenerated"
+        for i, (a, b) in enumerate(zip(old, new)):
+            label = f" ({a['id']})" if isinstance(a, dict) and "id" in a else ""
+            yield from _json_differences(a, b, f"{path}[{i}]{label}")
+    elif old != new or type(old) is not type(new):
+        yield f"{path}: stored {_short(old)}, regenerated {_short(new)}"
+
+
+def manifest_differences(before, after, limit=20):
+    """The manifest fields that differ, by their path (`vectors[3] (id).outputs[0]...`)."""
+    try:
+        old, new = json.loads(before), json.loads(after)
+    except ValueError as exc:
+        return [f"is not valid JSON ({exc})"]
+    lines = sorted(_json_differences(old, new, "manifest"))
+    if not lines:
+        return ["same fields and values, different text (the JSON layout changed)"]
+    return lines[:limit] + ([f"... and {len(lines) - limit} more fields"]
+                            if len(lines) > limit else [])
+
+
+def array_differences(before, after):
+    """Which arrays of two .npz files differ, and how (elements, largest difference, first index)."""
+    try:
+        with np.load(io.BytesIO(before), allow_pickle=False) as a, \
+                np.load(io.BytesIO(after), allow_pickle=False) as b:
+            old, new = {k: a[k] for k in a.files}, {k: b[k] for k in b.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        return [f"cannot be read as .npz ({exc})"]
+    lines = [f"array {name}: only in the {'regenerated' if name in new else 'stored'} file"
+             for name in sorted(old.keys() ^ new.keys())]
+    for name in sorted(old.keys() & new.keys()):
+        x, y = old[name], new[name]
+        if x.dtype != y.dtype or x.shape != y.shape:
+            lines.append(f"array {name}: stored {x.dtype} {x.shape}, "
+                         f"regenerated {y.dtype} {y.shape}")
+        elif x.tobytes() != y.tobytes():
+            differ = x != y
+            if x.dtype.kind == "f":
+                differ &= ~(np.isnan(x) & np.isnan(y))
+            if not differ.any():
+                lines.append(f"array {name}: equal values, different bits (signed zeros or NaNs)")
+                continue
+            first = tuple(int(i) for i in np.argwhere(differ)[0])
+            line = (f"array {name}: {int(differ.sum())} of {x.size} elements differ; at "
+                    f"{first}: stored {x[first].item()!r}, regenerated {y[first].item()!r}")
+            if x.dtype.kind == "f":
+                gap = np.abs(x.astype(np.float64) - y)[differ]
+                ulps = gap / np.spacing(np.abs(x[differ]).astype(x.dtype)).astype(np.float64)
+                line += (f"; largest difference {gap.max():.3g} ({ulps.max():.3g} units in the "
+                         f"last place)")
+            lines.append(line)
+    return lines or ["same arrays, different bytes (the zip or .npy encoding changed)"]
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+def add_arguments(parser):
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="the folder to write (default: the golden folder cnnspec reads, "
+                             "golden/ in a checkout; with --check, a temporary folder)")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the regenerated vectors with the stored ones instead of "
+                             "replacing them; exit 1 on any difference")
+
+
+def run(args):
+    started = time.perf_counter()
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="cnnspec-golden-") as scratch:
+            out = args.out or Path(scratch)
+            manifest = build().write(out)
+            problems = compare(out, stored_golden())
+        seconds = time.perf_counter() - started
+        if problems:
+            print(f"cnnspec golden --check: the regenerated vectors differ from the stored ones "
+                  f"({stored_golden()}):", file=sys.stderr)
+            for line in problems:
+                print(f"  {line}", file=sys.stderr)
+            print("If the generator changed on purpose, regenerate with `cnnspec golden` and "
+                  "commit golden/ with that change.", file=sys.stderr)
+            return 1
+        print(f"golden vectors reproduced bit for bit: {len(manifest['files'])} files and the "
+              f"manifest ({len(manifest['vectors'])} vectors) in {seconds:.1f} s")
+        return 0
+    out = args.out or Path(stored_golden())
     manifest = build().write(out)
     total = sum(f["bytes"] for f in manifest["files"].values())
     print(f"wrote {len(manifest['files'])} files ({total / 1e6:.2f} MB) and "
-          f"{len(manifest['vectors'])} vectors to {out}")
+          f"{len(manifest['vectors'])} vectors to {out} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cnnspec golden", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
