@@ -43,7 +43,7 @@ def add_arguments(parser):
                         help="correct submissions in the class run (default %(default)s)")
     parser.add_argument("--jobs", type=positive_int, metavar="N", default=JOBS,
                         help="submissions graded at once (default %(default)s)")
-    parser.add_argument("--hostile", metavar="DIR", type=Path, default=HOSTILE,
+    parser.add_argument("--hostile", metavar="DIR", type=Path,
                         help="the folder of hostile .py submissions (default: tests/grading/hostile "
                              "of this checkout)")
     parser.add_argument("--skip-hostile", action="store_true", help="time the class run only")
@@ -54,9 +54,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    hostile = sorted(Path(args.hostile).glob("*.py")) if not args.skip_hostile else []
+    corpus = args.hostile or HOSTILE
+    hostile = sorted(Path(corpus).glob("*.py")) if not args.skip_hostile else []
     if not args.skip_hostile and not hostile:
-        print(f"error: no hostile submissions (*.py) in {args.hostile}: the corpus ships with a "
+        print(f"error: no hostile submissions (*.py) in {corpus}: the corpus ships with a "
               f"checkout of cnnspec, not with the wheel; name a folder with --hostile DIR or "
               f"pass --skip-hostile", file=sys.stderr)
         return 2
