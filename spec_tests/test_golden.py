@@ -1,7 +1,7 @@
 """The implementation under test against the golden vectors in golden/ (SPEC GOLD-1).
 
 golden/manifest.json lists every vector: the function, its inputs and arguments, the expected
-outputs and their tolerances (golden/README.md explains the format; scripts/make_golden.py writes
+outputs and their tolerances (golden/README.md explains the format; `cnnspec golden` writes
 it). Each test checks one output of one vector, so a failure names the function, the output and
 the golden file it came from, and partial credit stays per output.
 """
