@@ -31,6 +31,7 @@ Only the notebook's text is read here (nbformat + ast); nothing in it is execute
 """
 import ast
 import builtins
+import functools
 import importlib.util
 import inspect
 import re
@@ -170,7 +171,8 @@ def _cell(number, text, names, report):
                                         f"cell magic {magic!r}"))
         return ""
     lines = text.split("\n")
-    if not _parses(text):
+    tree = _parse(text)
+    if tree is None:
         for i, line in enumerate(lines):
             stripped = line.lstrip()
             magic = _MAGIC_LINE.match(stripped)
@@ -181,7 +183,8 @@ def _cell(number, text, names, report):
                 lines[i] = line[:len(line) - len(stripped)] + "pass"
     source = "\n".join(lines)
     try:
-        tree = ast.parse(source)
+        if tree is None:
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError) as error:   # ValueError: a null byte
         line, why = getattr(error, "lineno", None) or 1, getattr(error, "msg", None) or error
         report.dropped.append(Statement(number, line, "the whole cell", "",
@@ -193,18 +196,18 @@ def _cell(number, text, names, report):
         if verdict == "skip":
             continue
         getattr(report, verdict).append(
-            Statement(number, node.lineno, kind, _snippet(source, lines, node), why))
+            Statement(number, node.lineno, kind, _snippet(lines, node), why))
         if verdict != "dropped":
             kept.append(node)
-    return _kept_text(source, lines, kept)
+    return _kept_text(lines, kept)
 
 
-def _parses(text):
+def _parse(text):
+    """The cell's syntax tree, or None when it does not parse as plain Python."""
     try:
-        ast.parse(text)
+        return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
-        return False
-    return True
+        return None
 
 
 # -- which statements are kept -----------------------------------------------------------------
@@ -411,15 +414,25 @@ def _first_line(node):
     return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
 
 
-def _snippet(source, lines, node):
+def _snippet(lines, node):
     """How the report quotes a statement: a compound one by its first line, a simple one alone
     (it may share its line with others)."""
     if hasattr(node, "body"):
         return _short("\n".join(lines[node.lineno - 1:node.end_lineno]))
-    return _short(ast.get_source_segment(source, node))
+    return _short("\n".join(_segment(lines, node)))
 
 
-def _kept_text(source, lines, kept):
+def _segment(lines, node):
+    """A statement's exact text, as lines (ast.get_source_segment, without re-splitting the cell
+    each time; ast's column offsets count UTF-8 bytes)."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    rows = [line.encode() for line in lines[first:last + 1]]
+    rows[-1] = rows[-1][:node.end_col_offset]
+    rows[0] = rows[0][node.col_offset:]
+    return [row.decode() for row in rows]
+
+
+def _kept_text(lines, kept):
     """The cell with only the kept statements: every other line blank, so line numbers hold."""
     rows = [""] * len(lines)
     for node in kept:
@@ -429,8 +442,7 @@ def _kept_text(source, lines, kept):
             rows[first - 1:node.end_lineno] = lines[first - 1:node.end_lineno]
             continue
         # A simple statement may share a line with others (`import numpy as np; data = load()`).
-        for row, part in enumerate(ast.get_source_segment(source, node).split("\n"),
-                                   start=node.lineno - 1):
+        for row, part in enumerate(_segment(lines, node), start=node.lineno - 1):
             rows[row] = f"{rows[row]}; {part}" if rows[row] else part
     return "\n".join(rows).rstrip() + "\n"
 
@@ -445,6 +457,7 @@ def _short(text):
 
 RUNTIME = "_cnnspec"   # the name of the generated source's _CnnspecNotebook
 
+
 def _generate(name, cells, reported):
     """The source: the runtime below, copied in (the worker that imports this has nothing of
     cnnspec), then one call per cell with the cell's kept text."""
@@ -452,13 +465,18 @@ def _generate(name, cells, reported):
              "# Each code cell below runs statement by statement under the file name\n"
              f"# {name + ', code cell N'!r}, with the cell's own line numbers; dropped lines "
              "are blank.\n",
-             inspect.getsource(_CnnspecStub), inspect.getsource(_CnnspecNotebook),
+             *_runtime_source(),
              f"{RUNTIME} = _CnnspecNotebook(globals(), {name!r},\n"
              f"    always_stubbed={ALWAYS_STUBBED!r},\n    reported={tuple(reported)!r})\n"]
     for number, text in cells:
         body = "".join(f"    {line!r}\n" for line in text.splitlines(keepends=True))
         parts.append(f"{RUNTIME}.cell({number}, (\n{body}))\n")
     return "\n\n".join(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _runtime_source():
+    return inspect.getsource(_CnnspecStub), inspect.getsource(_CnnspecNotebook)
 
 
 def load_notes(module):
@@ -518,16 +536,19 @@ class _CnnspecNotebook:
         import linecache
         filename = f"{self.notebook}, code cell {number}"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        lines = source.split("\n")
         for node in ast.parse(source, filename).body:
+            line = lines[node.lineno - 1].encode()   # ast's column offsets count UTF-8 bytes
+            end = node.end_col_offset if node.end_lineno == node.lineno else len(line)
+            text = line[node.col_offset:end].decode().strip()      # the statement's first line
             statements = [node]
             if isinstance(node, ast.Import):     # `import os, tqdm`: each module on its own
                 statements = [ast.copy_location(ast.Import([a]), node) for a in node.names]
             for statement in statements:
-                self.run(statement, source, filename, f"code cell {number}, line {node.lineno}")
+                self.run(statement, text, filename, f"code cell {number}, line {node.lineno}")
 
-    def run(self, node, source, filename, where):
+    def run(self, node, text, filename, where):
         import ast
-        text = (ast.get_source_segment(source, node) or ast.unparse(node)).strip().split("\n")[0]
         module = None
         if isinstance(node, ast.Import):
             module = node.names[0].name
