@@ -60,6 +60,10 @@ def pytest_addoption(parser):
                          "it where it works)")
     group.addoption("--hide", action="append", default=[], metavar="PATH",
                     help="with --isolate: a folder the worker must not see (repeatable)")
+    group.addoption("--api", default="contract", metavar="NAME",
+                    help="how the implementation names and shapes things: contract (the default: "
+                         "SPEC.md's names), cs231n (CS231n's layers.py), or the path of an "
+                         "adapter file for layer classes (.toml); see SPEC.md, \"API profiles\"")
     group.addoption("--cnnspec-log", metavar="FILE",
                     help="write every test's function, output, category, clauses and outcome to "
                          "FILE as JSON lines (the grader and the mutant checker read it)")
@@ -213,15 +217,25 @@ def pytest_runtest_teardown(item):
                   "load_error": getattr(impl, "load_error", None)})
 
 
-def summary_lines(results):
-    """One line per contract function, in contract order: passed, failed, and what failed."""
+def summary_lines(results, names=None):
+    """One line per contract function, in contract order: passed, failed (by output and
+    category), what was not judged because another function failed first, and the likely causes.
+    names: {function: the name the implementation uses} under an API profile (--api)."""
+    names = names or {}
     per = {}
     for m, outcome, message in results:
         entry = per.setdefault(m["function"], {"passed": 0, "failed": 0, "what": {}})
         if outcome == "passed":
             entry["passed"] += 1
+        elif outcome == "skipped":          # e.g. not part of the API under test (--api)
+            entry.setdefault("skipped", message.strip().split(": ", 1)[-1])
         elif outcome == "failed":
             entry["failed"] += 1
+            if message.startswith("not judged:"):     # another function failed first: say once
+                reason = message.splitlines()[0][len("not judged:"):].strip()
+                entry.setdefault("not_judged", {})
+                entry["not_judged"][reason] = entry["not_judged"].get(reason, 0) + 1
+                continue
             key = f"{m['output']} {m['category']}"
             entry["what"][key] = entry["what"].get(key, 0) + 1
             for line in message.splitlines():
@@ -233,11 +247,18 @@ def summary_lines(results):
         if function not in per:
             continue
         e = per[function]
+        if not e["failed"] and not e["passed"] and e.get("skipped"):
+            lines.append(f"{names.get(function, function):28s} not judged: {e['skipped'][:200]}")
+            continue
+        function = names.get(function, function)
         if not e["failed"]:
             lines.append(f"{function:28s} ok ({e['passed']} passed)")
             continue
         what = ", ".join(f"{k} x{n}" if n > 1 else k for k, n in e["what"].items())
-        lines.append(f"{function:28s} FAILED {e['failed']} of {e['passed'] + e['failed']}: {what}")
+        lines.append(f"{function:28s} FAILED {e['failed']} of {e['passed'] + e['failed']}"
+                     + (f": {what}" if what else ""))
+        for reason, n in e.get("not_judged", {}).items():
+            lines.append(f"{'':28s}   {n} not judged: {reason[:160]}")
         for cause in sorted(e.get("causes", ())):
             lines.append(f"{'':28s}   likely cause: {cause[:200]}")
     return lines
@@ -247,5 +268,5 @@ def pytest_terminal_summary(terminalreporter):
     if not _results:
         return
     terminalreporter.section("cnnspec: per contract function")
-    for line in summary_lines(_results):
+    for line in summary_lines(_results, getattr(terminalreporter.config, "_cnnspec_names", None)):
         terminalreporter.write_line(line)
