@@ -18,7 +18,12 @@ import time
 
 import numpy as np
 
-MAX_FRAME = 256 * 2**20     # bytes; a larger frame means a broken or hostile peer
+# Caps on what a peer may send, checked before anything is parsed: a larger message means a
+# broken or hostile peer, and is refused with the cap's name instead of costing memory.
+MAX_HEADER = 4 * 2**20      # bytes of one message's JSON header (100,000 nodes fit in 3 MB)
+MAX_FRAME = 256 * 2**20     # bytes of one .npy array frame
+MAX_MESSAGE = 512 * 2**20   # bytes of one message, header and arrays together
+MAX_ARRAYS = 10_000         # array frames in one message
 MAX_NODES = 100_000         # nodes in one value tree
 MAX_DEPTH = 32
 MAX_STR = 10_000            # characters of a string value kept
@@ -59,18 +64,32 @@ def send_message(fd, header, arrays=(), deadline=None):
 
 
 def read_message(fd, deadline=None):
-    """Read one message from file descriptor `fd`; `deadline` (time.monotonic()) bounds the wait."""
-    header = _read_json(_read_frame(fd, deadline))
+    """Read one message from file descriptor `fd`; `deadline` (time.monotonic()) bounds the wait
+    and the parsing: every size is checked against its cap before it is read."""
+    header = _read_json(_read_frame(fd, deadline, MAX_HEADER, "header"))
     count = header.get("arrays", 0)
-    if not isinstance(count, int) or not 0 <= count <= MAX_NODES:
-        raise ProtocolError(f"bad array count {count!r}")
-    return header, [_npy_array(_read_frame(fd, deadline)) for _ in range(count)]
+    if type(count) is not int or not 0 <= count <= MAX_ARRAYS:
+        raise ProtocolError(f"bad array count {str(count)[:40]} (the cap is {MAX_ARRAYS} arrays)")
+    arrays, left = [], MAX_MESSAGE
+    for _ in range(count):
+        frame = _read_frame(fd, deadline, min(MAX_FRAME, left), "array frame")
+        left -= len(frame)
+        arrays.append(_npy_array(frame))
+    _in_time(deadline)
+    return header, arrays
 
 
-def _read_frame(fd, deadline):
+def _in_time(deadline):
+    if deadline is not None and time.monotonic() > deadline:
+        raise Timeout("no complete answer before the deadline")
+
+
+def _read_frame(fd, deadline, cap=MAX_FRAME, what="frame"):
     (size,) = struct.unpack(">Q", _read_exact(fd, 8, deadline))
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes is larger than the {MAX_FRAME}-byte limit")
+    if size > cap:
+        raise ProtocolError(f"a {what} of {size} bytes is larger than the {cap}-byte limit "
+                            f"(protocol caps: header {MAX_HEADER}, array {MAX_FRAME}, message "
+                            f"{MAX_MESSAGE} bytes)")
     return _read_exact(fd, size, deadline)
 
 
@@ -92,8 +111,8 @@ def _read_exact(fd, size, deadline):
 def _read_json(data):
     try:
         header = json.loads(data.decode())
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ProtocolError(f"header is not JSON: {error}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ProtocolError(f"header is not JSON: {str(error)[:200]}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
     return header
@@ -128,6 +147,15 @@ class Encoder:
         self.keep = keep
         self.nodes = 0
 
+    def _fits(self, array):
+        """Refuse here what the receiver would refuse: too many arrays, or too many bytes."""
+        self.bytes = getattr(self, "bytes", 0) + array.nbytes
+        if len(self.arrays) >= MAX_ARRAYS or array.nbytes > MAX_FRAME - 4096 or \
+                self.bytes > MAX_MESSAGE - 4096 * (len(self.arrays) + 1):
+            raise ValueError(f"value is too large to send (caps: {MAX_ARRAYS} arrays, "
+                             f"{MAX_FRAME // 2**20} MiB per array, {MAX_MESSAGE // 2**20} MiB "
+                             "in all)")
+
     def encode(self, value, depth=0):
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
@@ -143,9 +171,11 @@ class Encoder:
         if type(value) is str:
             return {"t": "str", "v": value[:MAX_STR]}
         if isinstance(value, np.ndarray) and value.dtype != object:
+            self._fits(value)
             self.arrays.append(np.asarray(value).view(np.ndarray))
             return {"t": "array", "i": len(self.arrays) - 1, "ro": not value.flags.writeable}
         if isinstance(value, np.generic) and not isinstance(value, np.object_):
+            self._fits(np.asarray(value))
             self.arrays.append(np.asarray(value).view(np.ndarray))
             return {"t": "scalar", "i": len(self.arrays) - 1}
         if type(value) in (tuple, list):

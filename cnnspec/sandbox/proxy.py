@@ -19,6 +19,7 @@ import numpy as np
 
 from ..contract import CONTRACT, FORWARDS
 from ..implementation import LoadFailed, MissingFunction, describe
+from . import files
 from . import launch as sandbox
 from . import protocol
 
@@ -31,7 +32,11 @@ class WorkerFailure(AssertionError):
 
 
 class Handle:
-    """Something the submission returned that stays in its worker (a cache); pass it back as is."""
+    """Something the submission returned that stays in its worker (a cache); pass it back as is.
+
+    One class for every such object, whatever type the submission reports: its type's name is
+    only data (`type_name`, shown by repr and str), so nothing here grows with the names a
+    submission chooses to report."""
 
     def __init__(self, handle_id, type_name, owner, generation):
         self._cnnspec_handle = handle_id
@@ -39,12 +44,19 @@ class Handle:
         self._owner = weakref.ref(owner)
 
     def __repr__(self):
-        return f"<{self.type_name} kept in the submission's worker>"
+        return f"<submission.{self.type_name} kept in the submission's worker>"
+
+    __str__ = __repr__
 
     def __del__(self):
         owner = self._owner()
         if owner is not None and owner.generation == self.generation:
             owner.freed.append(self._cnnspec_handle)
+
+
+# What the suite's messages print for the type of such a value ("returned out as a
+# submission.object"): the one class stands for any object of the submission.
+Handle.__module__, Handle.__name__, Handle.__qualname__ = "submission", "object", "object"
 
 
 class RemoteImplementation:
@@ -57,6 +69,8 @@ class RemoteImplementation:
         self.load_timeout = max(LOAD_TIMEOUT, 3 * self.timeout)
         self.limits = sandbox.Limits(memory_mb=memory_mb, cpu_seconds=cpu_seconds)
         self.hide, self.use_bwrap = tuple(hide), use_bwrap
+        # a submission that is a link must not point into the project
+        self.forbidden = tuple(sandbox.project_folders())
         self.notes, self.load_error, self.functions = [], None, set()
         self.worker, self.generation, self.freed = None, 0, []
         self.trouble = {}     # function -> what went wrong: timed out, crashed, out of memory
@@ -95,36 +109,65 @@ class RemoteImplementation:
     # -- loading -----------------------------------------------------------------------------
 
     def _materialize(self, spec):
-        """The submission as a .py file or package folder the sandbox can copy."""
+        """The submission as a .py file or package folder the sandbox can copy (never through a
+        link: see files.judge_link), or None with load_error saying why not."""
         if spec in (None, "", "reference"):    # trusted: find the reference's own file
             import importlib.util
             spec = importlib.util.find_spec("cnnspec.reference.cnn").origin
+            return Path(spec)
         path = Path(str(spec))
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             self.load_error = (f"no such file or package folder: {spec} (an isolated run takes "
                                "a .py file, a package folder or a notebook)")
             return None
+        try:
+            path = files.judge_link(path, forbidden=self.forbidden)
+        except files.SubmissionRefused as error:
+            self.load_error = str(error)
+            return None
         if path.suffix == ".ipynb":
-            from ..notebook import notebook_to_source
-            try:
-                source, self.notes = notebook_to_source(path)
-            except ValueError as error:
-                self.load_error = str(error)
-                return None
-            target = Path(self._scratch.name) / (path.stem.replace(" ", "_") + ".py")
-            target.write_text(source)
-            return target
+            return self._notebook(path)
         if path.is_dir() and not (path / "__init__.py").is_file():
             self.load_error = f"{spec} is a folder without __init__.py, not a package"
             return None
-        return path.resolve()
+        return path
+
+    def _notebook(self, path):
+        """The notebook's definitions as a .py file (notebook.py), read under NotebookCaps."""
+        import json
+        from ..notebook import notebook_to_source
+        try:
+            cells = files.notebook_cells(path)
+        except files.SubmissionRefused as error:
+            self.load_error = str(error)
+            return None
+        plain = Path(self._scratch.name) / "notebook.ipynb"     # sources only: no outputs
+        plain.write_text(json.dumps({
+            "cells": [{"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
+                       "execution_count": None} if kind == "code" else
+                      {"cell_type": "markdown", "source": "", "metadata": {}}
+                      for kind, source in cells],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
+        try:
+            source, self.notes = notebook_to_source(plain)
+        except ValueError as error:
+            self.load_error = str(error).replace(str(plain), str(path))
+            return None
+        target = Path(self._scratch.name) / (path.stem.replace(" ", "_") + ".py")
+        target.write_text(source)
+        return target
 
     def _ensure_worker(self):
         if self.worker is not None or self.load_error is not None:
             return
         self.generation += 1
         self.freed = []
-        self.worker = sandbox.start_worker(self.submission, self.limits, self.hide, self.use_bwrap)
+        try:
+            self.worker = sandbox.start_worker(self.submission, self.limits, self.hide,
+                                               self.use_bwrap)
+        except files.SubmissionRefused as error:
+            self.load_error = str(error)
+            return
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, RemoteImplementation._cleanup, [self.worker],
                                            self._scratch)
@@ -189,7 +232,7 @@ class RemoteImplementation:
 
     def _outcome(self, function, reply, arrays, args, kwargs):
         """(True, result) or (False, the exception to raise), from the worker's reply."""
-        make_handle = lambda i, t: _handle_class(t)(i, t, self, self.generation)  # noqa: E731
+        make_handle = lambda i, t: Handle(i, _type_name(t), self, self.generation)  # noqa: E731
         if reply.get("ok") is not True:
             return False, _exception(function, reply.get("error"))
         result = protocol.decode(reply.get("result"), arrays, make_handle)
@@ -237,15 +280,19 @@ class RemoteImplementation:
         timeout = self.load_timeout if importing else self.timeout
         what = "the submission's import" if importing else function
         if isinstance(error, protocol.Timeout):
+            oom = worker.oom_killed()
             worker.close()
-            return "timed out", f"{what} did not return within {timeout:g} s: killed"
+            extra = (f" (the kernel had killed one of its processes for going over the "
+                     f"{self.limits.memory_mb} MiB memory limit)") if oom else ""
+            return "timed out", f"{what} did not return within {timeout:g} s: killed{extra}"
         if isinstance(error, (protocol.PeerGone, OSError)):
             code = _exit_code(worker)
             output = worker.output(800).strip()
+            oom = worker.oom_killed()
             worker.close()
             printed = f"\nThe last thing it printed:\n{output}" if output else ""
-            return "crashed the worker", (f"{what} crashed the worker "
-                                          f"({_how_it_ended(code, self.limits)}){printed}")
+            return ("ran out of memory" if oom else "crashed the worker"), (
+                f"{what} crashed the worker ({_how_it_ended(code, self.limits, oom)}){printed}")
         worker.close()
         return "answered with garbage", (f"{what} sent back something that is not plain data "
                                          f"({error}): killed")
@@ -258,22 +305,17 @@ def _exit_code(worker):
         return None
 
 
-_HANDLE_CLASSES = {}
+def _type_name(name):
+    """A submission's type name as it may be shown: an identifier, at most 60 characters."""
+    return name[:60] if name.isidentifier() else "object"
 
 
-def _handle_class(type_name):
-    """A Handle subclass named after the submission's type, so a failure message that prints the
-    type of a returned object says `submission.Yes`, not a name from this module."""
-    name = type_name if type_name.isidentifier() else "object"
-    if name not in _HANDLE_CLASSES:
-        _HANDLE_CLASSES[name] = type(name, (Handle,), {"__module__": "submission",
-                                                       "__qualname__": name})
-    return _HANDLE_CLASSES[name]
-
-
-def _how_it_ended(code, limits):
+def _how_it_ended(code, limits, oom=False):
     if code is None:
         return "it stopped answering"
+    if oom:
+        return (f"killed by the kernel: the worker and its processes went over their "
+                f"{limits.memory_mb} MiB memory limit (memfd and tmpfs files included)")
     if code < 0:
         name = signal.Signals(-code).name
         extra = {"SIGXCPU": f", over the {limits.cpu_seconds} s CPU limit",

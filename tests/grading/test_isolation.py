@@ -185,6 +185,7 @@ def test_the_sandbox_hides_the_project_and_blocks_the_network(remote, tmp_path):
     secret = tmp_path / "instructor" / "cnnspec-secret.txt"
     secret.parent.mkdir()
     secret.write_text("answers")
+    worker_uids = list(sandbox.uid_block(os.getpid()))     # never root: a user of its own
     impl = remote(f"""
         import os, socket
         def predict(X, params, batch_size=128):
@@ -201,7 +202,7 @@ def test_the_sandbox_hides_the_project_and_blocks_the_network(remote, tmp_path):
             except OSError:
                 seen["write /etc"] = False
             seen["cwd empty"] = not os.listdir(".")
-            seen["nobody"] = os.getuid() == 65534
+            seen["own user"] = os.getuid() in {worker_uids!r}
             seen["env"] = ",".join(sorted(os.environ))
             return seen
         """, hide=[str(secret.parent)])
@@ -209,7 +210,7 @@ def test_the_sandbox_hides_the_project_and_blocks_the_network(remote, tmp_path):
     env = seen.pop("env").split(",")
     assert seen == {str(PROJECT / "reference" / "cnn.py"): False, str(PROJECT / "golden"): False,
                     str(secret): False, "/root/.bashrc": False, "network": False,
-                    "write /etc": False, "cwd empty": True, "nobody": True}
+                    "write /etc": False, "cwd empty": True, "own user": True}
     assert "MPLBACKEND" in env and "OPENBLAS_NUM_THREADS" in env and "CNNSPEC_IMPL" not in env
 
 
@@ -221,8 +222,16 @@ def test_the_wire_refuses_pickles_and_oversized_frames():
     with pytest.raises(protocol.ProtocolError, match="unknown value tag"):
         protocol.decode({"t": "pickle", "v": "..."}, [])
     read, write = os.pipe()
-    os.write(write, struct.pack(">Q", protocol.MAX_FRAME + 1))
-    with pytest.raises(protocol.ProtocolError, match="larger than"):
+    os.write(write, struct.pack(">Q", protocol.MAX_HEADER + 1))   # refused before it is read
+    with pytest.raises(protocol.ProtocolError, match=r"header of \d+ bytes is larger than the "
+                                                     r"4194304-byte limit"):
+        protocol.read_message(read, time.monotonic() + 5)
+    header = b'{"arrays": 10001}'
+    os.write(write, struct.pack(">Q", len(header)) + header)
+    with pytest.raises(protocol.ProtocolError, match="the cap is 10000 arrays"):
+        protocol.read_message(read, time.monotonic() + 5)
+    os.write(write, struct.pack(">Q", 3000) + b"[" * 3000)     # nesting: no RecursionError
+    with pytest.raises(protocol.ProtocolError, match="not JSON"):
         protocol.read_message(read, time.monotonic() + 5)
     os.write(write, struct.pack(">Q", 10) + b"{")
     with pytest.raises(protocol.Timeout):
