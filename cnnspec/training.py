@@ -303,9 +303,13 @@ def run(args):
     print(f"training {impl.name} on {n_train} images, {args.epochs} epochs, batch {args.batch_size}, "
           f"lr {args.lr} ({args.schedule}), seed {args.seed}; accuracy on the {evaluated}")
 
-    params, history = train(impl, data, args.epochs, args.batch_size, args.lr, args.schedule,
-                            args.final_lr, args.seed, args.limit,
-                            eval_train=not args.no_train_accuracy)
+    try:
+        params, history = train(impl, data, args.epochs, args.batch_size, args.lr, args.schedule,
+                                args.final_lr, args.seed, args.limit,
+                                eval_train=not args.no_train_accuracy)
+    except FloatingPointError as error:          # diverged: say where, not a traceback
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 1
 
     np.savez(out / "params.npz", **params)
     title = (f"{impl.name}: batch {args.batch_size}, lr {args.lr} {args.schedule}, "
