@@ -1,5 +1,10 @@
 """MNIST, fetched once, verified always: `load_mnist()` returns the four arrays as uint8.
 
+    cnnspec fetch-mnist [--data DIR]     fetch, verify, print where the cache is
+    python scripts/fetch_mnist.py        the same command
+
+In Python: `from cnnspec.mnist import load_mnist; data = load_mnist()`.
+
 Sources, tried in this order:
 
 1. a folder the user names (`--data DIR` or the environment variable MNIST_DIR) holding the CSV pair
@@ -16,11 +21,6 @@ bytes), so a CSV copy and the IDX originals verify against the same four checksu
 fails the check, or that is truncated, is an error naming that file: there is never a silent
 fallback to other data. The cache is written to a temporary file and moved into place with
 os.replace, so an interrupted fetch leaves no cache at all rather than a broken one.
-
-    cnnspec fetch-mnist [--data DIR]     fetch, verify, print where the cache is
-    python scripts/fetch_mnist.py        the same command
-
-In Python: `from cnnspec.mnist import load_mnist; data = load_mnist()`.
 """
 import argparse
 import gzip
