@@ -19,6 +19,12 @@ def test_default_is_the_reference():
     assert impl.conv2d.__module__ == "cnnspec.reference.cnn"
 
 
+def test_the_reference_by_its_module_name_is_the_reference():
+    impl = load_implementation("cnnspec.reference")
+    assert impl.load_error is None and impl.name == "cnnspec.reference"
+    assert impl.conv2d is load_implementation(None).conv2d
+
+
 def test_file_package_and_dotted_name(tmp_path, monkeypatch):
     (tmp_path / "one.py").write_text(RELU_ONLY)
     (tmp_path / "pkg").mkdir()
