@@ -273,7 +273,7 @@ sys.stdout.write(json.dumps(out))
 class NotebookCaps:
     """What reading one notebook may cost: its file, the reader's memory and time, its code."""
     bytes: int = 64 * 2**20
-    memory_mb: int = 1024
+    memory_mb: int = 512
     seconds: float = 30.0
     code_chars: int = 2_000_000
 

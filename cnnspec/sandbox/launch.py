@@ -279,17 +279,19 @@ def kill_uids(uids, timeout=5.0):
 
 
 def _process_uids():
-    """(pid, {real, effective uid}) of every process (from /proc/PID/status: the owner of
-    /proc/PID is root for a process that changed its user)."""
+    """(pid, {real, effective uid}) of every living process (from /proc/PID/status: the owner
+    of /proc/PID is root for a process that changed its user). Zombies are dead already."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break
                     if line.startswith("Uid:"):
                         real, effective = line.split()[1:3]
                         yield int(pid), {int(real), int(effective)}
                         break
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             pass
 
 
@@ -476,6 +478,8 @@ def bwrap_prefix(folder, home, hide=()):
     inner = sorted(h for h in hidden if any(_under(h, e) and h != e for e in exposed))
     outer = sorted(h for h in hidden if h not in inner and h not in exposed)
     outer = [h for h in outer if not any(_under(h, o) and h != o for o in outer)]
+    inner = [h for h in inner if not any(_under(h, o) and h != o for o in inner)]  # no mount
+    # points left behind in an emptied folder: a hidden folder's hidden parts go with it
     args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
             "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
