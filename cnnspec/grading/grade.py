@@ -1,20 +1,25 @@
 """Grade a class: run the conformance suite against each submission, isolated, and report.
 
-    python scripts/grade.py submissions/*.ipynb submissions/*.py --out grades/ --jobs 2
+    cnnspec grade submissions/*.ipynb submissions/*.py --out grades/ --jobs 2
 
 Each SUBMISSION (a .py file, a package folder or a .ipynb notebook) is graded by the same tests as
-`pytest spec_tests --impl SUBMISSION`, run in a separate pytest process with `--isolate`: the
-student's code runs in a sandboxed worker (spec_tests/isolation), never in the grader. Hidden
-inputs come from --seed (recorded everywhere, so a grade can be reproduced); golden vectors and
-the MNIST run are not scored. Writes, whatever happens to a submission:
+`pytest --pyargs cnnspec.spec_tests --impl SUBMISSION --isolate`, in a grading process of its own
+(with a memory limit of its own, so the worst a submission can do is fail itself). The student's
+code runs in a sandboxed worker (cnnspec/sandbox), never in the grader. Hidden inputs come from
+--seed (recorded everywhere, so a grade can be reproduced); golden vectors and the MNIST run are
+not scored. Writes, whatever happens to a submission:
 
     OUT/<name>/results.json   Gradescope autograder format (also: tests.jsonl, pytest.txt)
     OUT/summary.csv           one row per submission: total, points per function, load problems
     OUT/report.md             the class at a glance, with scores.png and clauses.png
 
-Exits 0 when grading finished, whatever the students scored.
+Before grading, a probe run exactly like a submission checks that the reference, the suite and
+the golden vectors can be neither imported nor read; grading is refused if they can, and refused
+without working bubblewrap unless --no-sandbox-i-trust-these-submissions is given.
+Exits 0 when grading finished, whatever the students scored; 2 when it refused to grade.
 """
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -23,18 +28,29 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from importlib import resources
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 from pathlib import Path
 
 from ..plugin import CALL_TIMEOUT, MEMORY_MB
-from ..sandbox.launch import bwrap_status
+from ..sandbox import audit, cgroups
+from ..sandbox.files import SubmissionRefused, judge_link, remove_tree
+from ..sandbox.launch import (Limits, bwrap_status, kill_uids, mount_status, project_folders,
+                              uid_block)
 from . import report as grading_report
 from .score import by_function, load_rubric, read_log, results_json, score
 
 SPEC_TESTS = Path(resources.files("cnnspec.spec_tests"))
 NOT_GRADED = [SPEC_TESTS / "test_golden.py"]   # stored answers never decide a grade
+GRADER_MEMORY_MB = 3072     # one submission's grading process (pytest, the oracles, its replies)
+GRADER_PROCESSES = 256      # processes and threads of that grading process
+TRUST = "--no-sandbox-i-trust-these-submissions"
+
+
+class Refused(Exception):
+    """Grading cannot start safely; the message says why and what to do."""
 
 
 def add_arguments(parser):
@@ -49,13 +65,19 @@ def add_arguments(parser):
     parser.add_argument("--submission-timeout", type=float, default=600.0,
                         help="seconds the whole grading of one submission may take (default 600)")
     parser.add_argument("--memory-mb", type=int, default=MEMORY_MB,
-                        help=f"address-space limit of a student's worker, MiB (default {MEMORY_MB})")
+                        help="memory of a student's worker with all its processes, memfd and "
+                             f"tmpfs files, MiB (default {MEMORY_MB})")
+    parser.add_argument("--grader-memory-mb", type=int, default=GRADER_MEMORY_MB,
+                        help="memory of the grading process of one submission, MiB: past it "
+                             f"that submission fails, not the host (default {GRADER_MEMORY_MB})")
     parser.add_argument("--tests", metavar="EXPR",
                         help="grade only the tests pytest's -k EXPR selects (e.g. 'conv2d')")
-    parser.add_argument("--bwrap", choices=("auto", "require", "off"),
-                        default="auto",
-                        help="filesystem isolation with bubblewrap: auto (the default) uses it "
-                             "when it works")
+    parser.add_argument(TRUST, dest="trust", action="store_true",
+                        help="grade without bubblewrap (it is required otherwise), and even when "
+                             "the isolation probe can read the answers: each submission can then "
+                             "read any file an unprivileged user can read, the reference and the "
+                             "golden vectors included, and use the network (it still runs as its "
+                             "own unprivileged user, in its own cgroup)")
 
 
 def main(argv=None):
@@ -65,34 +87,75 @@ def main(argv=None):
 
 
 def run(args):
-    """Grade every submission named in `args` (from add_arguments); 0 when grading finished."""
+    """Grade every submission named in `args` (from add_arguments); 0 when grading finished,
+    2 when it refused to start (the reason is printed)."""
     if args.seed is None:
         args.seed = secrets.randbelow(2**31 - 2) + 1    # 0 would be the documented inputs
     rubric = load_rubric(args.rubric)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    isolation = _isolation(args.bwrap)
-    print(f"cnnspec grade: {len(args.submissions)} submission(s), seed {args.seed}, "
+    hide = [str(out)] + sorted({str(Path(s).absolute().parent) for s in args.submissions})
+    try:
+        isolation, warnings = preflight(args, hide)
+    except Refused as error:
+        print(f"cnnspec grade: refusing to grade: {error}", file=sys.stderr, flush=True)
+        return 2
+    for warning in warnings:
+        print(f"cnnspec grade: WARNING: {warning}", file=sys.stderr, flush=True)
+    print(f"cnnspec grade: {len(args.submissions)} submission(s), seed {args.seed}; "
           f"{isolation}", flush=True)
 
     started = time.monotonic()
     jobs = list(zip(args.submissions, unique_names(args.submissions)))
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        graded = list(pool.map(lambda job: grade_safely(*job, out, args, rubric), jobs))
-    grading_report.write(graded, rubric, out, seed=args.seed, isolation=isolation)
+        graded = list(pool.map(lambda job: grade_safely(*job, out, args, rubric, hide), jobs))
+    grading_report.write(graded, rubric, out, seed=args.seed,
+                         isolation="; ".join([isolation] + warnings))
     print(f"graded {len(graded)} submission(s) in {time.monotonic() - started:.1f} s: "
           f"{out / 'summary.csv'}, {out / 'report.md'}", flush=True)
     return 0
 
 
-def _isolation(choice):
-    works, note = bwrap_status()
-    if choice == "require" and not works:
-        sys.exit(f"cnnspec grade: --bwrap require, but {note}")
-    if works and choice != "off":
-        return "isolation: bubblewrap (read-only filesystem, project and grader folders hidden)"
-    reason = "--bwrap off" if choice == "off" else note
-    return f"isolation: NO FILESYSTEM ISOLATION ({reason}); process and resource limits only"
+def preflight(args, hide):
+    """(isolation line for the report, warnings) or Refused: bubblewrap works (or the instructor
+    said to trust the submissions), workers can run unprivileged, and the probe finds nothing."""
+    bwrap_ok, bwrap_note = bwrap_status()
+    if args.trust:
+        bwrap_ok, bwrap_note = False, f"bubblewrap not used: {TRUST}"
+    if not bwrap_ok and not args.trust:
+        raise Refused(f"{bwrap_note}, so a submission could read the reference, the golden "
+                      "vectors and every file an unprivileged user can read, and use the network. "
+                      "Install bubblewrap (apt-get install bubblewrap) and make sure it can start "
+                      f"(README, 'Grading a class'), or, only for code you trust, pass {TRUST}.")
+    if os.geteuid() == 0 and not bwrap_ok and not mount_status()[0] and not _reachable_python():
+        raise Refused(f"workers must not run as root, and the Python interpreter "
+                      f"{sys.executable} cannot be reached by an unprivileged user here (no "
+                      "bubblewrap, no mount namespace); install Python in a world-readable folder")
+    warnings = []
+    found = audit.leaks(hide=hide, use_bwrap=bwrap_ok, memory_mb=args.memory_mb)
+    if found and not args.trust:
+        raise Refused("a submission graded here could get at the answers; the isolation probe "
+                      "(run exactly as a submission) found:\n  " + "\n  ".join(found[:20]) +
+                      "\nHide these (README, 'What isolation does, and does not, promise') or, "
+                      f"only for code you trust, pass {TRUST}.")
+    if found:
+        warnings.append(f"{TRUST}: submissions could get at the answers ({len(found)} ways, "
+                        f"e.g. {found[0]})")
+    cgroups_ok, cgroups_note = cgroups.status()
+    parts = [("bubblewrap: read-only filesystem, project, grader and submission folders hidden, "
+              "no network") if bwrap_ok else f"NO SANDBOX ({bwrap_note})",
+             "each worker its own unprivileged user" if os.geteuid() == 0 else
+             "workers run as the grader's user",
+             "one cgroup per worker (memory with memfd and tmpfs, processes, CPU)" if cgroups_ok
+             else f"no cgroups ({cgroups_note}): per-process limits only",
+             "worker folders on size- and inode-capped tmpfs" if mount_status()[0]
+             else f"worker folders on disk ({mount_status()[1]})"]
+    return "isolation: " + "; ".join(parts), warnings
+
+
+def _reachable_python():
+    from ..sandbox.launch import _reachable
+    return _reachable(sys.executable)
 
 
 def unique_names(submissions):
@@ -101,82 +164,189 @@ def unique_names(submissions):
     for sub in submissions:
         path = Path(sub)
         base = re.sub(r"[^\w.\- ]", "_", path.stem if path.suffix in (".py", ".ipynb") else
-                      path.name) or "submission"
+                      path.name).lstrip(".-") or "submission"
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return names
 
 
-def grade_safely(submission, name, out, args, rubric):
-    """grade() that always leaves a results.json, even if the grader itself trips."""
+def grade_safely(submission, name, out, args, rubric, hide=()):
+    """grade() that always leaves a results.json, even if the grader itself trips before it has
+    the submission's results (after that, nothing replaces real results with a placeholder)."""
     try:
-        return grade(submission, name, out, args, rubric)
+        return grade(submission, name, out, args, rubric, hide)
     except Exception as error:  # noqa: BLE001 - one broken submission must not stop the class
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        scored = score(_placeholder_tests(rubric), {}, rubric, f"not graded: {error!r}")
         message = f"The grader could not grade {submission}: {error!r}"
-        (folder / "results.json").write_text(json.dumps(results_json(scored, rubric, message, 0)))
-        return dict(name=name, submission=str(submission), scored=scored, seconds=0.0,
-                    problem=message, notes=[], timed_out=False, isolation="")
+        return _unrun(submission, name, out, rubric, message)
 
 
-def grade(submission, name, out, args, rubric):
+def _unrun(submission, name, out, rubric, message, seconds=0.0):
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
+    scored = score(_placeholder_tests(rubric), {}, rubric, f"not graded: {message}")
+    _write_json(folder / "results.json", results_json(scored, rubric, message, seconds))
+    return dict(name=name, submission=str(submission), scored=scored, seconds=seconds,
+                problem=message, notes=[], timed_out=False, isolation="", resources={})
+
+
+def grade(submission, name, out, args, rubric, hide=()):
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)         # a worker without bubblewrap must not read it either
+    try:
+        path = judge_link(submission, forbidden=[*project_folders(), out])
+    except SubmissionRefused as error:
+        return _unrun(submission, name, out, rubric, str(error))
     log = folder / "tests.jsonl"
     log.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", str(SPEC_TESTS), "-q", "-p", "no:cacheprovider",
                "--cnnspec-log", str(log), "--hypothesis-profile", "cnnspec-grade",
-               "--bwrap", args.bwrap, "--hide", str(out), "--hide", str(Path(submission).resolve().parent),
-               "--impl", str(Path(submission).resolve()), "--isolate", "--seed", str(args.seed),
+               "--bwrap", "off" if args.trust else "require",
+               "--impl", str(path), "--isolate", "--seed", str(args.seed),
                "--call-timeout", str(args.call_timeout), "--memory-mb", str(args.memory_mb),
                "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN"]
-    for path in NOT_GRADED:
-        command += ["--ignore", str(path)]
+    for folder_to_hide in hide:
+        command += ["--hide", folder_to_hide]
+    for not_graded in NOT_GRADED:
+        command += ["--ignore", str(not_graded)]
     if args.tests:
         command += ["-k", args.tests]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSPEC_")}
-    started = time.monotonic()
-    timed_out = False
-    with tempfile.TemporaryDirectory(prefix="cnnspec-grade-") as cwd, \
-            open(folder / "pytest.txt", "wb") as console:
-        env["TMPDIR"] = cwd        # worker folders too: all removed even if the run is killed
-        os.chmod(cwd, 0o755)       # a worker running as `nobody` must reach its folder
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=console, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            process.wait(timeout=args.submission_timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(process.pid, signal.SIGKILL)   # its workers die with it (PDEATHSIG)
-            process.wait()
-    seconds = time.monotonic() - started
+    run = _Run(args)
+    cwd = Path(tempfile.mkdtemp(prefix="cnnspec-grade-"))
+    try:
+        os.chmod(cwd, 0o755)        # a worker running as its own user must reach its folder
+        env["TMPDIR"] = str(cwd)    # worker folders too: all removed even if the run is killed
+        with open(folder / "pytest.txt", "wb") as console:
+            run.start(command, cwd, env, console)
+        run.wait_and_end()          # every process of the submission is dead after this
+    finally:
+        cleanup_problem = _remove(cwd)
+        run.release()
 
     tests, results, implementation = read_log(log)
     problem = implementation.get("load_error")
     if not tests:
         tail = (folder / "pytest.txt").read_text(errors="replace")[-2000:]
-        problem = problem or f"the test run collected no tests (exit {process.returncode}):\n{tail}"
+        problem = problem or f"the test run collected no tests (exit {run.returncode}):\n{tail}"
         tests = _placeholder_tests(rubric)
     not_run = (f"not run: grading this submission took longer than {args.submission_timeout:g} s"
-               if timed_out else "not run: the test run ended early (see pytest.txt)")
+               if run.timed_out else "not run: the test run ended early (see pytest.txt)")
+    if run.oom:
+        not_run = (f"not run: the grading process went over its {args.grader_memory_mb} MiB "
+                   "(what the submission sent back was too large to judge)")
     scored = score(tests, results, rubric, not_run)
     notes = implementation.get("notes") or []
     text = summary_text(name, submission, scored, rubric, args.seed, problem, notes,
-                        implementation.get("isolation"), timed_out and not_run)
-    (folder / "results.json").write_text(json.dumps(results_json(scored, rubric, text, seconds),
-                                                    indent=1))
-    return dict(name=name, submission=str(submission), scored=scored, seconds=seconds,
-                problem=problem, notes=notes, timed_out=timed_out,
-                isolation=implementation.get("isolation") or "")
+                        implementation.get("isolation"),
+                        (run.timed_out or run.oom) and not_run)
+    doc = results_json(scored, rubric, text, run.seconds)
+    doc["extra_data"] = {"resources": run.resources}
+    if cleanup_problem:
+        doc["extra_data"]["cleanup"] = cleanup_problem
+    _write_json(folder / "results.json", doc)
+    return dict(name=name, submission=str(submission), scored=scored, seconds=run.seconds,
+                problem=problem, notes=notes, timed_out=run.timed_out,
+                isolation=implementation.get("isolation") or "", resources=run.resources)
+
+
+class _Run:
+    """One submission's grading process: started in a cgroup of its own (memory, processes, a
+    fair CPU share) with its workers' cgroups beside it, and ended with all its descendants."""
+
+    def __init__(self, args):
+        self.args, self.group, self.process = args, None, None
+        self.timed_out = self.oom = False
+        self.returncode, self.seconds, self.resources = None, 0.0, {}
+
+    def start(self, command, cwd, env, console):
+        limits = Limits()
+        if cgroups.status()[0]:
+            mb = 2**20
+            worker = self.args.memory_mb + limits.disk_mb
+            self.group = cgroups.Group.create(
+                f"grade-{secrets.token_hex(4)}", cpu_shares=1024,
+                memory_bytes=(self.args.grader_memory_mb + 2 * worker) * mb,
+                pids=GRADER_PROCESSES + 2 * (limits.processes + 4))
+            grader = self.group.child(cgroups.GRADER, memory_bytes=self.args.grader_memory_mb * mb,
+                                      pids=GRADER_PROCESSES)
+            join = grader.join_paths()
+        else:
+            join = []
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=console, stderr=subprocess.STDOUT,
+                                        start_new_session=True,
+                                        preexec_fn=lambda: _enter(join))
+
+    def wait_and_end(self):
+        try:
+            self.returncode = self.process.wait(timeout=self.args.submission_timeout)
+        except subprocess.TimeoutExpired:
+            self.timed_out = True
+        self.seconds = time.monotonic() - self.started
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.group is not None:
+            self.group.kill()
+        kill_uids(uid_block(self.process.pid))     # workers that left every group and session
+        if self.returncode is None:
+            self.returncode = self.process.wait()
+        if self.group is not None:
+            grader = self.group.children()
+            workers = [g for g in grader if g.name != cgroups.GRADER]
+            own = [g for g in grader if g.name == cgroups.GRADER]
+            self.oom = bool(own) and own[0].oom_kills() > 0
+            self.resources = {
+                "grader_peak_mb": round(own[0].peak_memory() / 2**20, 1) if own else None,
+                "worker_peak_mb": round(max([w.peak_memory() for w in workers] or [0]) / 2**20, 1),
+                "workers": len(workers),
+                "worker_oom_kills": sum(w.oom_kills() for w in workers),
+                "worker_forks_refused": sum(w.forks_refused() for w in workers)}
+        self.resources["seconds"] = round(self.seconds, 1)
+
+    def release(self):
+        if self.group is not None:
+            try:
+                self.group.remove()
+            except OSError:
+                pass
+
+
+_LIBC = ctypes.CDLL(None)     # made here: a child between fork and exec must not import
+
+
+def _enter(join):
+    """In the grading process, before exec: its cgroup, and death with the grader."""
+    for path in join:
+        fd = os.open(path, os.O_WRONLY)
+        os.write(fd, b"0")
+        os.close(fd)
+    _LIBC.prctl(1, signal.SIGKILL)                  # PR_SET_PDEATHSIG
+
+
+def _remove(folder):
+    """Remove a folder of the run; a problem is reported, never raised (results are kept)."""
+    try:
+        remove_tree(folder)
+        return None
+    except OSError as error:
+        return f"could not remove {folder}: {error}"
+
+
+def _write_json(path, doc):
+    """Write `doc` to `path` all at once (a reader never sees half a file)."""
+    temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    temporary.write_text(json.dumps(doc, indent=1))
+    os.replace(temporary, path)
 
 
 def _placeholder_tests(rubric):
     """One failed stand-in per function when no test could even be collected."""
-    return [{"nodeid": f"{f} (no test ran)", "function": f, "output": None, "clauses": []}
-            for f in rubric["functions"]]
+    return [{"nodeid": f"{f} (no test ran)", "function": f, "output": None, "category": "value",
+             "clauses": []} for f in rubric["functions"]]
 
 
 def summary_text(name, submission, scored, rubric, seed, problem, notes, isolation, limit):
@@ -187,7 +357,7 @@ def summary_text(name, submission, scored, rubric, seed, problem, notes, isolati
     if problem:
         lines += ["", f"LOAD PROBLEM: {problem}"]
     if limit:
-        lines += ["", f"TIME LIMIT: {limit}"]
+        lines += ["", f"LIMIT: {limit}"]
     if notes:
         lines += ["", f"From the notebook only imports, definitions and constants were kept; "
                       f"dropped {len(notes)}:"] + [f"  - {n}" for n in notes[:50]]

@@ -2,7 +2,14 @@
 
 scores.png shows the distribution of total scores; clauses.png the share of (submission, test)
 results that passed for each SPEC clause, weakest first, so the idea the class missed stands out.
+
+Everything a student controls (file names, exception messages, what the code printed) is text
+here, never markup: summary.csv cells that a spreadsheet would run as a formula are neutralised,
+and in report.md such text is shown as literal code, so it can become neither a link, an image nor
+HTML.
 """
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,9 +19,34 @@ import pandas as pd  # noqa: E402
 from .score import by_function
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r")   # a spreadsheet runs a cell that starts so
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a quote."""
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA):
+        return "'" + value
+    return value
+
+
+def md_literal(text, limit=200):
+    """Student text for report.md: one line, shown verbatim as inline code (no link, image, HTML
+    or emphasis can come of it), with table pipes escaped."""
+    text = " ".join(str(text).split())[:limit].replace("|", "\\|")
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
 def write(graded, rubric, out, *, seed, isolation):
     summary = summary_frame(graded, rubric)
-    summary.to_csv(out / "summary.csv", index=False)
+    safe = summary.copy()
+    for column in safe.columns:       # text columns: object dtype, or pandas 3's str dtype
+        if not pd.api.types.is_numeric_dtype(safe[column]) and \
+                not pd.api.types.is_bool_dtype(safe[column]):
+            safe[column] = safe[column].astype(object).map(csv_cell)
+    safe.to_csv(out / "summary.csv", index=False)
     clauses = clause_pass_rates(graded)
     _histogram(summary, out / "scores.png")
     _clause_chart(clauses, out / "clauses.png")
@@ -33,6 +65,9 @@ def summary_frame(graded, rubric):
         row["notebook_dropped"] = len(g["notes"])
         row["timed_out"] = g["timed_out"]
         row["seconds"] = round(g["seconds"], 1)
+        resources = g.get("resources") or {}
+        row["grader_peak_mb"] = resources.get("grader_peak_mb")
+        row["worker_peak_mb"] = resources.get("worker_peak_mb")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -95,9 +130,8 @@ def _markdown(summary, clauses, graded, rubric, seed, isolation):
     lines += ["", "## Submissions", "", "| submission | score | problem | seconds |",
               "|---|---|---|---|"]
     for r in summary.itertuples():
-        problem = r.load_problem or ("time limit" if r.timed_out else "")
-        problem = problem.replace("|", "/")
-        lines.append(f"| {r.submission} | {r.score:.2f} / {r.max_score:.2f} | {problem} | "
-                     f"{r.seconds} |")
+        problem = md_literal(r.load_problem) or ("time limit" if r.timed_out else "")
+        lines.append(f"| {md_literal(r.submission)} | {r.score:.2f} / {r.max_score:.2f} | "
+                     f"{problem} | {r.seconds} |")
     lines += ["", "Each submission's tests and failure messages: `<submission>/results.json`."]
     return "\n".join(lines) + "\n"
