@@ -92,6 +92,73 @@ def run(args):
     return 0
 
 
+# -- the hostile corpus as graded, and a neighbour of a fork hog (issue 11) ----------------------
+
+def build_hostile_corpus(target, corpus=HOSTILE, private=None):
+    """Put the whole hostile corpus in the folder `target` and return its submissions: the
+    corpus's .py files, and the cases a checkout cannot hold as files: a submission that is a
+    link to the reference, a package whose __init__.py is such a link, a package that links a
+    private file of the instructor's (`private`, made if not given) to read it out, and a
+    28.6 MiB notebook of empty metadata objects around an honest relu."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    subs = []
+    for source in sorted(Path(corpus).glob("*.py")):
+        subs.append(target / source.name)
+        shutil.copyfile(source, subs[-1])
+    import importlib.util
+    reference = Path(importlib.util.find_spec("cnnspec.reference.cnn").origin)
+    (target / "linked_file.py").symlink_to(reference)
+    (target / "linked_package").mkdir()
+    (target / "linked_package" / "__init__.py").symlink_to(reference)
+    private = Path(private) if private else target.parent / "instructor-private.txt"
+    if not private.exists():
+        private.write_text("the instructor's private notes")
+    (target / "leaky_package").mkdir()
+    (target / "leaky_package" / "__init__.py").write_text(
+        '"""Reads a file of the instructor\'s through a link planted beside it."""\n'
+        "import os\n\nimport numpy as np\n\n\ndef relu(X):\n"
+        "    with open(os.path.join(os.path.dirname(__file__), 'notes.txt')) as f:\n"
+        "        raise ValueError(f.read())\n")
+    (target / "leaky_package" / "notes.txt").symlink_to(private)
+    subs += [target / "linked_file.py", target / "linked_package", target / "leaky_package",
+             huge_notebook(target / "huge_notebook.ipynb")]
+    return sorted(subs)
+
+
+def huge_notebook(path, objects=10_000_000):
+    """A notebook with an honest relu and `objects` empty metadata objects (28.6 MiB)."""
+    code = ("import numpy as np\n\n\ndef relu(X):\n    return np.maximum(X, 0), X > 0\n\n\n"
+            "def relu_backward(dout, cache):\n    return dout * cache\n")
+    cell = json.dumps({"cell_type": "code", "source": code, "metadata": {}, "outputs": [],
+                       "execution_count": None})
+    with open(path, "w") as f:
+        f.write('{"cells": [' + cell + '], "metadata": {"flood": [')
+        f.write(",".join(["{}"] * objects))
+        f.write(']}, "nbformat": 4, "nbformat_minor": 4}')
+    return Path(path)
+
+
+def neighbour_slowdown(work, extra=("--call-timeout", "2")):
+    """Seconds the grading of a correct submission takes alone, and beside fork_to_the_limit.py
+    (which forks until refused and spins in every child) with --jobs 2: {alone, beside, ratio}."""
+    work = Path(work)
+    (work / "alone").mkdir(parents=True, exist_ok=True)
+    (work / "beside").mkdir(parents=True, exist_ok=True)
+    for folder in ("alone", "beside"):
+        (work / folder / "honest.py").write_text(reference_source(), encoding="utf-8")
+    shutil.copyfile(HOSTILE / "fork_to_the_limit.py", work / "beside" / "fork_to_the_limit.py")
+    grade([work / "alone" / "honest.py"], work / "alone-grades", 1, extra)
+    grade([work / "beside" / "honest.py", work / "beside" / "fork_to_the_limit.py"],
+          work / "beside-grades", 2, extra)
+    alone = json.loads((work / "alone-grades" / "honest" / "results.json").read_text())
+    beside = json.loads((work / "beside-grades" / "honest" / "results.json").read_text())
+    figures = {"alone": alone["execution_time"], "beside": beside["execution_time"],
+               "alone_score": alone["score"], "beside_score": beside["score"]}
+    figures["ratio"] = round(figures["beside"] / figures["alone"], 2)
+    return figures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="cnnspec bench-grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

