@@ -1,230 +1,281 @@
-"""The suite tests itself: every mutant is caught by its own function's tests; the independent
-implementation passes everything.
+"""Show that the conformance suite catches every mutant, each with its own function's tests.
 
-    python scripts/check_mutants.py                 # all mutants, 2 at a time, + the independent impl
-    python scripts/check_mutants.py --jobs 4 --only pool_last_max loss_summed
-    python scripts/check_mutants.py --list          # the catalogue, one line each
+    cnnspec mutants                          every mutant, 2 at a time, + reference + independent
+    cnnspec mutants --only pool_last_max loss_summed
+    cnnspec mutants --new                    only the mutants written for issue 10
+    cnnspec mutants --list                   the catalogue, one line each
+    python scripts/check_mutants.py ...      the same
 
-For each mutant of spec_tests/selftest/mutants.py it writes the patched reference to a temporary
-folder and runs `pytest spec_tests --impl <mutant> -m "not mnist" -x` restricted (with -k) to the
-tests of the function the mutant breaks (test_<function>..., see the plan's naming rule). A mutant
-those tests catch is CAUGHT. One they miss is run against the whole suite to tell "caught only by
-another function's tests" (which still fails this check: the grader would take the points from the
-wrong function) from "survives". A JUnit report tells which tests failed. Then the whole suite runs
-against spec_tests/selftest/independent.py, which must pass, and the tests that caught mutants
-run once more against the reference, which must pass them (else a broken test would make every
-mutant look caught). Exit status 1 if any mutant is not caught by its own tests or either
-implementation fails.
+For each mutant of cnnspec/selftest/mutants.py the whole conformance suite runs (`pytest --pyargs
+cnnspec.spec_tests -m "not mnist"`, no -x) with --cnnspec-log, and every failed test is read as
+(function, output, category) from its spec marker. The matrix shows mutants as rows and the
+(function, output) groups that failed as columns. A mutant is
+  CAUGHT      when a failing test judges its function and one of its outputs, and nothing else
+              failed except the network functions that run the broken layer (forward_backward,
+              predict, test_accuracy; and test_accuracy for a broken predict);
+  COLLATERAL  when any other test failed: a failure the grader would charge to the wrong function
+              or output (a failure of this check);
+  MISSED      when nothing it may be blamed for failed.
+The whole suite also runs against the reference (the tests that caught mutants must pass there,
+else a broken test would make every mutant look caught) and against the independent
+implementation (cnnspec/selftest/independent.py), which must pass everything. The exit status is
+1 if any mutant is MISSED, COLLATERAL or could not run, or if either implementation fails.
 """
-import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(resources.files("cnnspec.spec_tests")).parent   # run pytest from beside the suite
-
-from ..contract import CONTRACT
+from ..contract import CONTRACT, PARAMS, PSEUDO_OUTPUTS, RETURNS
 from . import mutants as catalogue
 
+SUITE = "cnnspec.spec_tests"
 INDEPENDENT = Path(__file__).with_name("independent.py")
+JOBS = 2
+TIMEOUT = 900.0              # seconds for one run of the suite
+PROFILE = "cnnspec-grade"    # derandomized, no example database: every run independent
+TAIL = 3000                  # characters of pytest's output kept when a run goes wrong
+SHORT = {"conv2d": "conv", "conv2d_backward": "conv_b", "maxpool2d": "pool",
+         "maxpool2d_backward": "pool_b", "relu": "relu", "relu_backward": "relu_b",
+         "fully_connected_forward": "fc", "fully_connected_backward": "fc_b",
+         "softmax_cross_entropy_loss": "loss", "initialize_parameters": "init",
+         "forward_backward": "fb", "predict": "pred", "test_accuracy": "acc"}
 
 
-def function_of(test_name):
-    """The contract function a test checks: the longest name that prefixes it after 'test_'."""
-    name = test_name.split("::")[-1].split("[", 1)[0]
-    matches = [f for f in CONTRACT if name.startswith(f"test_{f}")]
-    return max(matches, key=len) if matches else None
+def add_arguments(parser):
+    parser.add_argument("--jobs", type=int, default=JOBS, metavar="N",
+                        help=f"runs of the suite in parallel (default {JOBS})")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="check only these mutants")
+    parser.add_argument("--new", action="store_true",
+                        help="check only the mutants written for issue 10 (those with a bug class)")
+    parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--json", metavar="FILE", help="also write every result to FILE as JSON")
+    parser.add_argument("--skip-implementations", action="store_true",
+                        help="do not run the suite against the reference and the independent "
+                             "implementation")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+                        help=f"time limit of one run of the suite (default {TIMEOUT:g})")
+    parser.add_argument("--python", metavar="PATH",
+                        help="the Python that runs the suite, e.g. of a virtual environment holding "
+                             "another version of cnnspec; without it, the Python running this")
+    parser.add_argument("--hypothesis-profile", default=PROFILE, metavar="NAME",
+                        help=f"hypothesis profile of the runs (default {PROFILE})")
 
 
-def keyword_for(function):
-    """A -k expression selecting test_<function>... but not the tests of longer-named functions
-    (test_relu must not select test_relu_backward)."""
-    longer = [g for g in CONTRACT if g != function and g.startswith(function)]
-    return " and ".join([f"test_{function}"] + [f"not test_{g}" for g in longer])
+# -- running the suite -------------------------------------------------------------------------------
 
-
-def test_files(function):
-    """The spec_tests files that define a test of `function` (collecting only them saves seconds
-    per mutant), the golden vectors last so that the named spec test is reported first; the
-    whole folder if none is found."""
-    pattern = re.compile(rf"^\s*def test_{function}(_|\()", re.M)
-    files = sorted((p.name == "test_golden.py", f"spec_tests/{p.name}")   # golden vectors last
-                   for p in (ROOT / "spec_tests").glob("test_*.py") if pattern.search(p.read_text()))
-    files = [name for _, name in files]
-    return files or ["spec_tests"]
-
-
-def run_pytest(impl, junit, keyword=None, stop_first=True, timeout=900, paths=("spec_tests",)):
-    command = [sys.executable, "-m", "pytest", *paths, "--impl", str(impl), "-m", "not mnist",
-               "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
-    if stop_first:
-        command.append("-x")
-    if keyword:
-        command += ["-k", keyword]
+def run_suite(impl, folder, args):
+    """Run the whole suite on `impl` (None: the reference) in an empty folder of its own; return
+    {status, seconds, tests: {nodeid: meta}, failed: [nodeid], tail}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "log.jsonl"
+    command = [args.python or sys.executable, "-m", "pytest", "--pyargs", SUITE, "-m", "not mnist", "-q",
+               "-p", "no:cacheprovider", "--cnnspec-log", str(log), "--tb=line",
+               "--hypothesis-profile", args.hypothesis_profile]
+    if impl is not None:
+        command += ["--impl", str(impl)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONDONTWRITEBYTECODE="1")
-    env.pop("CNNSPEC_IMPL", None)
+    for name in ("CNNSPEC_IMPL", "CNNSPEC_SEED", "PYTEST_ADDOPTS"):
+        env.pop(name, None)
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        code, tail = done.returncode, (done.stdout + done.stderr)[-3000:]
-    except subprocess.TimeoutExpired:
-        code, tail = "timeout", f"pytest took more than {timeout} s"
-    return code, failed_tests(junit), time.perf_counter() - start, tail
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                              timeout=args.timeout)
+        code, tail = done.returncode, (done.stdout + done.stderr)[-TAIL:]
+    except subprocess.TimeoutExpired as error:
+        code, tail = "timeout", f"the suite took more than {args.timeout:g} s\n" + \
+            str(error.stdout or "")[-TAIL:]
+    tests, outcomes = read_log(log)
+    status = "ok" if code in (0, 1) and tests else f"pytest exit code {code}"
+    failed = [nodeid for nodeid, outcome in outcomes.items() if outcome == "failed"]
+    return dict(status=status, seconds=time.perf_counter() - start, tests=tests,
+                failed=failed, tail=tail)
 
 
-def failed_tests(junit):
+def read_log(path):
+    """({nodeid: {function, output, category, clauses}}, {nodeid: outcome}) from a --cnnspec-log."""
+    tests, outcomes = {}, {}
     try:
-        tree = ET.parse(junit)
-    except (OSError, ET.ParseError):
-        return []
-    return [node_id(case) for case in tree.iter("testcase")
-            if case.find("failure") is not None or case.find("error") is not None]
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return tests, outcomes
+    for line in lines:
+        record = json.loads(line)
+        if record.get("kind") == "collected":
+            tests.update({t["nodeid"]: t for t in record["tests"]})
+        elif record.get("kind") == "result":
+            outcomes[record["nodeid"]] = record["outcome"]
+    return tests, outcomes
 
 
-def node_id(testcase):
-    """spec_tests/test_conv2d.py::test_name[params] from a JUnit <testcase>."""
-    path = testcase.get("classname", "").replace(".", "/")
-    return f"{path}.py::{testcase.get('name')}" if path else testcase.get("name")
+def judge(mutant, run):
+    """The verdict on one mutant from the run of the suite against it."""
+    failures = [run["tests"].get(n, {"nodeid": n, "function": None, "output": None})
+                for n in run["failed"]]
+    own = [f for f in failures if f["function"] == mutant.function and
+           (f["output"] is None or f["output"] in mutant.judged_outputs)]
+    wrong = [f for f in failures if not catalogue.expected_failure(mutant, f["function"],
+                                                                    f["output"])]
+    if run["status"] != "ok":
+        verdict = "ERROR"
+    else:
+        verdict = "COLLATERAL" if wrong else "CAUGHT" if own else "MISSED"
+    groups = {}
+    for f in failures:
+        key = (f["function"], f["output"])
+        groups.setdefault(key, [0, False])
+        groups[key][0] += 1
+        groups[key][1] |= f in wrong
+    return dict(name=mutant.name, function=mutant.function, outputs=list(mutant.judged_outputs),
+                bug_class=mutant.bug_class, verdict=verdict, caught_by_own=bool(own),
+                caught_by=[f["nodeid"] for f in own], collateral=[f["nodeid"] for f in wrong],
+                groups={f"{k[0]}.{k[1]}": v for k, v in groups.items()},
+                failed=len(failures), tests=len(run["tests"]), seconds=round(run["seconds"], 1),
+                status=run["status"], tail=run["tail"] if verdict == "ERROR" else "")
 
 
-def short(test):
-    return test.split("::")[-1]
+def check_mutant(mutant, folder, args):
+    work = Path(folder) / mutant.name
+    path = catalogue.build(mutant, work / "impl")
+    return judge(mutant, run_suite(path, work / "run", args))
 
 
-def check_reference(tests, folder, timeout):
-    """The tests that caught mutants must pass against the reference: a test that fails for
-    every implementation would make every mutant look caught."""
-    if not tests:
-        return dict(passed=True, failed=[], seconds=0.0, tail="")
-    code, failed, seconds, tail = run_pytest("reference", Path(folder) / "reference.xml",
-                                             stop_first=False, timeout=timeout,
-                                             paths=sorted(set(tests)))
-    return dict(passed=code == 0, failed=failed, seconds=seconds, tail=tail)
+# -- the report ---------------------------------------------------------------------------------------
+
+def _column_order(key):
+    function, _, output = key.partition(".")
+    names = list(RETURNS.get(function, ())) + list(PSEUDO_OUTPUTS) + list(PARAMS)
+    return (CONTRACT.index(function) if function in CONTRACT else len(CONTRACT),
+            names.index(output) if output in names else len(names), output)
 
 
-def check_mutant(mutant, folder, timeout):
-    path = catalogue.build(mutant, folder)
-    junit = Path(folder) / f"{mutant.name}.xml"
-    code, failed, seconds, tail = run_pytest(path, junit, keyword_for(mutant.function),
-                                             timeout=timeout, paths=test_files(mutant.function))
-    own = [t for t in failed if function_of(t) == mutant.function]
-    result = dict(name=mutant.name, function=mutant.function, caught=bool(own), by=own,
-                  others=[], seconds=seconds, status="caught" if own else "survived")
-    if code == 5:
-        result["status"] = f"no tests match -k {keyword_for(mutant.function)!r}"
-    if not own:
-        # Not caught by its own tests: does anything in the suite catch it?
-        code, failed, more, tail = run_pytest(path, junit, timeout=timeout)
-        result["seconds"] += more
-        own = [t for t in failed if function_of(t) == mutant.function]
-        result.update(caught=bool(own), by=own, others=[t for t in failed if t not in own],
-                      tail=tail)
-        if own:
-            result["status"] = "caught (outside the files named after its function)"
-        elif failed:
-            result["status"] = "caught only by other functions' tests"
-    return result
-
-
-def check_independent(folder, timeout):
-    code, failed, seconds, tail = run_pytest(INDEPENDENT, Path(folder) / "independent.xml",
-                                             stop_first=False, timeout=timeout)
-    return dict(passed=code == 0, code=code, failed=failed, seconds=seconds, tail=tail)
-
-
-def table(results):
-    rows = [("mutant", "function", "caught?", "by which tests", "s")]
+def matrix(results):
+    """Mutants as rows, the (function, output) groups that failed as numbered columns; a cell is
+    the number of failed tests, marked ! where they are collateral."""
+    columns = sorted({g for r in results for g in r["groups"]}, key=_column_order)
+    legend = [f"{k + 1:>3} {SHORT.get(c.partition('.')[0], c.partition('.')[0])}."
+              f"{c.partition('.')[2]}" for k, c in enumerate(columns)]
+    lines = ["columns: " + "  ".join(legend[i].strip() for i in range(len(legend)))]
+    width = max([len(r["name"]) for r in results] + [6])
+    head = f"{'mutant':{width}}  {'verdict':10} " + "".join(f"{k + 1:>4}" for k in range(len(columns)))
+    lines += [head, "-" * len(head)]
     for r in results:
-        by = [short(t) for t in r["by"] or r["others"]]
-        shown = ", ".join(by[:2]) + (f" (+{len(by) - 2} more)" if len(by) > 2 else "")
-        rows.append((r["name"], r["function"], "yes" if r["caught"] else r["status"].upper(),
-                     shown or "-", f"{r['seconds']:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = []
-    for k, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 4)
+        cells = []
+        for c in columns:
+            count, wrong = r["groups"].get(c, (0, False))
+            cells.append(f"{str(count) + ('!' if wrong else '') if count else '.':>4}")
+        lines.append(f"{r['name']:{width}}  {r['verdict']:10} " + "".join(cells))
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (default 2)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="check only these mutants")
-    parser.add_argument("--skip-independent", action="store_true",
-                        help="do not run the suite against the independent implementation")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
-    args = parser.parse_args(argv)
+def report(results, reference, independent, seconds, jobs):
+    lines = ["", matrix(results), ""]
+    counts = {v: sum(r["verdict"] == v for r in results)
+              for v in ("CAUGHT", "COLLATERAL", "MISSED", "ERROR")}
+    own = sum(r["caught_by_own"] for r in results)
+    lines.append(f"{len(results)} mutants: " + ", ".join(f"{n} {v}" for v, n in counts.items()) +
+                 f"; {own} failed at least one test of their own function and output")
+    for r in results:
+        if r["verdict"] == "COLLATERAL":
+            lines.append(f"  {r['name']} ({r['function']}: {', '.join(r['outputs'])}) also "
+                         f"failed: {', '.join(r['collateral'][:6])}"
+                         + (f" (+{len(r['collateral']) - 6} more)" if len(r["collateral"]) > 6 else ""))
+        elif r["verdict"] == "ERROR":
+            lines.append(f"  {r['name']}: {r['status']}\n{r['tail'][-1500:]}")
+    ok = all(r["verdict"] == "CAUGHT" for r in results)
+    if reference is not None:
+        catching = {n for r in results for n in r["caught_by"]}
+        broken = sorted(catching & set(reference["failed"]))
+        if reference["status"] != "ok" or broken:
+            ok = False
+            lines.append(f"the reference FAILS tests that caught mutants, so those catches prove "
+                         f"nothing: {', '.join(broken) or reference['status']}")
+        else:
+            lines.append(f"the reference passes the {len(catching)} tests that caught mutants")
+        others = sorted(set(reference["failed"]) - catching)
+        if others:
+            lines.append(f"  (the reference also fails {len(others)} other tests: "
+                         f"{', '.join(others[:5])})")
+    if independent is not None:
+        passed = independent["status"] == "ok" and not independent["failed"]
+        ok = ok and passed
+        lines.append(f"the independent implementation {'passes' if passed else 'FAILS'} the whole "
+                     f"suite ({len(independent['tests'])} tests, {independent['seconds']:.0f} s)")
+        if not passed:
+            lines.append(f"  failed: {', '.join(independent['failed'][:10]) or independent['status']}")
+            lines.append(independent["tail"][-1500:])
+    lines.append(f"total {seconds:.0f} s with --jobs {jobs}")
+    return ok, "\n".join(lines)
 
+
+def _brief(run):
+    return None if run is None else {k: run[k] for k in ("status", "seconds", "failed")} | {
+        "tests": len(run["tests"])}
+
+
+def select(args):
+    """The mutants to check, or raise ValueError naming an unknown one."""
     selected = catalogue.MUTANTS
+    if args.new:
+        selected = [m for m in selected if m.bug_class]
     if args.only:
-        unknown = set(args.only) - {m.name for m in selected}
+        unknown = sorted(set(args.only) - {m.name for m in catalogue.MUTANTS})
         if unknown:
-            parser.error(f"no such mutant: {', '.join(sorted(unknown))}")
+            raise ValueError(f"--only: no mutant named {', '.join(unknown)} (see --list)")
         selected = [m for m in selected if m.name in args.only]
+    return selected
+
+
+def run(args):
+    try:
+        selected = select(args)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    except ValueError as error:
+        print(f"cnnspec mutants: {error}", file=sys.stderr)
+        return 2
     if args.list:
         for m in selected:
-            print(f"{m.name:32} {m.function:28} {m.description}")
+            print(f"{m.name:40} {m.function:27} {','.join(m.outputs) or 'all':22} "
+                  f"{m.bug_class or '-':8} {m.description}")
         return 0
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cnnspec-mutants-") as folder:
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            independent = None if args.skip_independent else pool.submit(
-                check_independent, folder, args.timeout)
-            futures = [pool.submit(check_mutant, m, folder, args.timeout) for m in selected]
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            implementations = None if args.skip_implementations else (
+                pool.submit(run_suite, None, Path(folder) / "_reference", args),
+                pool.submit(run_suite, INDEPENDENT, Path(folder) / "_independent", args))
+            futures = [pool.submit(check_mutant, m, folder, args) for m in selected]
             results = []
-            for future in futures:
-                results.append(future.result())
-                r = results[-1]
-                print(f"  {r['name']:34} {'caught' if r['caught'] else r['status']} "
-                      f"({r['seconds']:.1f} s)", flush=True)
-            independent = independent.result() if independent else None
-        reference = check_reference([t for r in results for t in r["by"]], folder, args.timeout)
-
-    caught = sum(r["caught"] for r in results)
-    print()
-    print(table(results))
-    print(f"\nmutants caught by their own function's tests: {caught}/{len(results)}")
-    for r in results:
-        if not r["caught"]:
-            print(f"\n{r['name']} ({r['function']}) {r['status']}: {r.get('tail', '')[-1500:]}")
-    ok = caught == len(results)
-    if reference["passed"]:
-        print(f"the reference passes the {len({t for r in results for t in r['by']})} tests that "
-              f"caught mutants")
-    else:
-        print(f"the reference FAILS tests that caught mutants, so those catches prove nothing: "
-              f"{', '.join(reference['failed']) or reference['tail'][-2000:]}")
-        ok = False
-    if independent is not None:
-        verdict = "passes" if independent["passed"] else "FAILS"
-        print(f"independent implementation ({INDEPENDENT.relative_to(ROOT)}): {verdict} the whole "
-              f"suite (not mnist) in {independent['seconds']:.1f} s")
-        if not independent["passed"]:
-            print(f"  failed tests: {', '.join(independent['failed']) or independent['code']}")
-            print(independent["tail"][-3000:])
-        ok = ok and independent["passed"]
-    total = time.perf_counter() - start
-    print(f"total time {total:.0f} s with --jobs {args.jobs}")
+            for k, future in enumerate(futures, 1):
+                r = future.result()
+                results.append(r)
+                print(f"[{k}/{len(futures)}] {r['name']:40} {r['verdict']:10} "
+                      f"{r['failed']:4} failed  {r['seconds']:6.1f} s", flush=True)
+            reference, independent = ((None, None) if implementations is None
+                                      else (implementations[0].result(),
+                                            implementations[1].result()))
+    seconds = time.perf_counter() - start
+    ok, text = report(results, reference, independent, seconds, args.jobs)
+    print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(mutants=results, independent=independent,
-                                                   reference=reference, seconds=total),
-                                              indent=2, default=str))
+        Path(args.json).write_text(json.dumps(
+            dict(mutants=results, reference=_brief(reference), independent=_brief(independent),
+                 seconds=round(seconds, 1), jobs=args.jobs, python=args.python or sys.executable),
+            indent=2))
     return 0 if ok else 1
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="check_mutants", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
