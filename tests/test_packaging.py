@@ -100,6 +100,18 @@ def cnnspec_modules():
     return names
 
 
+def test_pyproject_lists_every_package_of_cnnspec():
+    """setuptools installs only the packages pyproject.toml lists: a new subpackage not listed is
+    missing from every wheel (and the suite fails to import there), though a checkout works."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    packages = {".".join(init.parent.relative_to(ROOT).parts)
+                for init in (ROOT / "cnnspec").rglob("__init__.py")}
+    packages |= {f"cnnspec.{folder}" for folder in MAPPED if folder != "cnnspec"}
+    assert not packages - listed, f"add to [tool.setuptools] packages: {sorted(packages - listed)}"
+    assert not listed - packages, f"gone, still listed: {sorted(listed - packages)}"
+
+
 def test_the_layering_contract_names_every_module_of_cnnspec():
     """A module the contract does not name is free to import anything: name each one."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
