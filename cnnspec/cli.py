@@ -1,12 +1,13 @@
 """The `cnnspec` command: one subcommand per job the README teaches.
 
-    cnnspec check my_cnn.py             run the conformance suite on a file, package, module or notebook
+    cnnspec check my_cnn.py             run the conformance suite on a file, package, notebook...
     cnnspec train --impl my_cnn.py      train an implementation on MNIST
     cnnspec grade subs/* --out grades/  grade a class, each submission isolated
     cnnspec fetch-mnist                 fetch MNIST once, verify it, cache it
     cnnspec golden --out DIR            regenerate the golden vectors
     cnnspec benchmark                   one epoch of MNIST, the reference against PyTorch
     cnnspec bench-grade                 the wall time of grading (from a checkout)
+    cnnspec bench-suite                 the wall time of the conformance suite
     cnnspec mutants --jobs 2            show that the suite catches every mutant
     cnnspec spec POOL-3                 print SPEC.md, one clause or one function's section
 
@@ -25,13 +26,14 @@ from . import __version__
 
 # name: (module that does the work, one line for `cnnspec --help`). The module None is this one.
 COMMANDS = {
-    "check": (None, "run the conformance suite on an implementation (file, package, module, notebook)"),
+    "check": (None, "run the conformance suite on a file, package, module or notebook"),
     "train": ("cnnspec.training", "train an implementation on MNIST with plain SGD"),
     "grade": ("cnnspec.grading.grade", "grade submissions, each in a sandboxed worker"),
     "fetch-mnist": ("cnnspec.mnist", "fetch MNIST once, verify its checksums, cache it"),
     "golden": ("cnnspec.golden_vectors", "regenerate the golden vectors"),
     "benchmark": ("cnnspec.benchmark", "time one epoch: the reference against PyTorch"),
     "bench-grade": ("cnnspec.grading.bench", "time grading the hostile corpus and a class"),
+    "bench-suite": ("cnnspec.suite_bench", "time the conformance suite, find its slowest call"),
     "mutants": ("cnnspec.selftest.check", "show that the suite catches every mutant"),
     "spec": (None, "print SPEC.md, one clause (POOL-3) or one function's section (conv2d)"),
 }
@@ -136,7 +138,8 @@ def spec_part(text, what):
     call = re.compile(rf"(^|[\s`]){re.escape(what)}\(")
     for i, line in enumerate(lines):           # a layer: its own ### section
         if line.startswith("### ") and call.search(line[4:]):
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#")), len(lines))
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#")),
+                       len(lines))
             return "\n".join(lines[i:end]).rstrip()
     for clause, heading, body in clauses:      # a network function: the clauses of its family
         if call.search(body[0]):
@@ -178,7 +181,7 @@ def _module(name):
 
 
 def build_parser(command=None):
-    """The `cnnspec` parser; only `command`'s subparser gets its options (its module is imported)."""
+    """The `cnnspec` parser; only `command`'s subparser gets its options (and its module)."""
     parser = argparse.ArgumentParser(
         prog="cnnspec", description=__doc__.split("\n\n")[0],
         epilog="`cnnspec COMMAND --help` tells more about each.",

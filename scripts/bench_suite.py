@@ -1,66 +1,7 @@
-"""How long the conformance suite takes against an implementation, and its slowest test.
-
-    python scripts/bench_suite.py                              # the reference and tests/corpus/loops.py
-    python scripts/bench_suite.py --impl my_cnn.py --repeat 3
-
-Runs `python -m pytest --pyargs cnnspec.spec_tests -m "not mnist"` (the conformance suite, the
-golden vectors included, the MNIST run not) once per repeat and implementation, in a subprocess
-from an empty folder, and reports the wall time (fastest and all repeats), the number of tests and
-the slowest single test call (which bounds how close any call comes to the grader's per-call time
-limit). Issue 10's budgets: under 20 s against the reference, under 3 minutes against a
-straightforward loop implementation. Timing lives here, never in an asserting test.
-"""
-import argparse
-import json
-import re
-import subprocess
+"""`python scripts/bench_suite.py ...` is `cnnspec bench-suite ...`: a thin entry point."""
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-LOOPS = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "loops.py"
-
-
-def run_suite(impl, folder):
-    command = [sys.executable, "-m", "pytest", "--pyargs", "cnnspec.spec_tests", "-q",
-               "-p", "no:cacheprovider", "-m", "not mnist", "--durations=1", "--impl", impl]
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    tail = done.stdout[-4000:]
-    slowest = re.search(r"^([\d.]+)s call\s+(\S+)", done.stdout, re.M)
-    counts = re.search(r"(\d+) passed", tail)
-    failed = re.search(r"(\d+) failed", tail)
-    return {"seconds": round(seconds, 2), "exit": done.returncode,
-            "passed": int(counts.group(1)) if counts else 0,
-            "failed": int(failed.group(1)) if failed else 0,
-            "slowest_call_s": float(slowest.group(1)) if slowest else None,
-            "slowest_test": slowest.group(2) if slowest else None}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impl", action="append",
-                        help="an implementation to time (repeatable; default: the reference and "
-                             "tests/corpus/loops.py)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per implementation (default 1)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    impls = args.impl or ["cnnspec.reference"] + ([str(LOOPS)] if LOOPS.is_file() else [])
-    figures = {}
-    with tempfile.TemporaryDirectory(prefix="cnnspec-bench-suite-") as folder:
-        for impl in impls:
-            runs = [run_suite(impl, folder) for _ in range(args.repeat)]
-            best = min(runs, key=lambda r: r["seconds"])
-            figures[impl] = dict(best, all_seconds=[r["seconds"] for r in runs])
-            print(f"{impl}: {best['seconds']:.1f} s (all: {figures[impl]['all_seconds']}), "
-                  f"{best['passed']} passed, {best['failed']} failed, slowest call "
-                  f"{best['slowest_call_s']} s ({best['slowest_test']})", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-    return 0 if all(f["exit"] == 0 for f in figures.values()) else 1
-
+from cnnspec.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench-suite", *sys.argv[1:]]))

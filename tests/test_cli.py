@@ -14,8 +14,9 @@ from cnnspec import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"bench.py": "benchmark", "bench_grade.py": "bench-grade",
-           "check_mutants.py": "mutants", "fetch_mnist.py": "fetch-mnist", "grade.py": "grade",
-           "make_golden.py": "golden", "train.py": "train"}
+           "bench_suite.py": "bench-suite", "check_mutants.py": "mutants",
+           "fetch_mnist.py": "fetch-mnist", "grade.py": "grade", "make_golden.py": "golden",
+           "train.py": "train"}
 
 
 def help_of(capsys, *argv):
@@ -85,7 +86,8 @@ def test_check_passes_what_follows_two_dashes_to_pytest(monkeypatch):
     calls = []
     monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 3)
     assert cli.main(["check", "my.py", "--", "-v", "--tb=line"]) == 3    # pytest's exit code
-    assert calls[0][-2:] == ["-v", "--tb=line"] and calls[0][calls[0].index("--impl") + 1] == "my.py"
+    command = calls[0]
+    assert command[-2:] == ["-v", "--tb=line"] and command[command.index("--impl") + 1] == "my.py"
 
 
 def test_check_runs_the_suite_from_any_folder(tmp_path):
