@@ -1,6 +1,6 @@
 """One epoch of MNIST, the reference against PyTorch, side by side in one run.
 
-    pip install torch==2.13.0           optional, for this benchmark only (or: pip install -e .[bench])
+    pip install torch==2.13.0           optional, for this benchmark only (or: .[bench])
     cnnspec benchmark                   batch sizes 32, 64 and 128 (or: python scripts/bench.py)
     cnnspec benchmark --batch-sizes 64 --profile     and the reference's time per layer
 

@@ -253,7 +253,8 @@ def add_arguments(parser):
                         ".ipynb notebook or module name (default: the reference)")
     parser.add_argument("--epochs", type=positive_int, metavar="N", default=DEFAULTS["epochs"],
                         help="passes over the training images (default %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, metavar="N", default=DEFAULTS["batch_size"],
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
+                        default=DEFAULTS["batch_size"],
                         help="images per SGD step (default %(default)s)")
     parser.add_argument("--lr", type=positive_float, metavar="RATE", default=DEFAULTS["lr"],
                         help="the learning rate of the first epoch (default %(default)s)")
@@ -262,7 +263,8 @@ def add_arguments(parser):
     parser.add_argument("--final-lr", type=float, metavar="RATE", default=DEFAULTS["final_lr"],
                         help="where cosine and linear decay head (default %(default)s)")
     parser.add_argument("--seed", type=int, metavar="N", default=DEFAULTS["seed"],
-                        help="seed of the initial parameters and the shuffling (default %(default)s)")
+                        help="seed of the initial parameters and the shuffling "
+                             "(default %(default)s)")
     parser.add_argument("--limit", type=positive_int, metavar="N",
                         help="train on the first N training images only (default: all 60,000)")
     parser.add_argument("--holdout", type=positive_int, metavar="N",
@@ -300,7 +302,8 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     n_train = len(data["train_images"][:args.limit])
     evaluated = f"held-out {args.holdout} training images" if args.holdout else "test set"
-    print(f"training {impl.name} on {n_train} images, {args.epochs} epochs, batch {args.batch_size}, "
+    print(f"training {impl.name} on {n_train} images, {args.epochs} epochs, "
+          f"batch {args.batch_size}, "
           f"lr {args.lr} ({args.schedule}), seed {args.seed}; accuracy on the {evaluated}")
 
     try:

@@ -1,4 +1,4 @@
-"""`python scripts/bench.py ...` is `cnnspec benchmark ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/bench.py ...` is `cnnspec benchmark ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

@@ -1,4 +1,4 @@
-"""`python scripts/bench_grade.py ...` is `cnnspec bench-grade ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/bench_grade.py ...` is `cnnspec bench-grade ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

@@ -1,4 +1,4 @@
-"""`python scripts/check_mutants.py ...` is `cnnspec mutants ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/check_mutants.py ...` is `cnnspec mutants ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

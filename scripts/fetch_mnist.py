@@ -1,4 +1,4 @@
-"""`python scripts/fetch_mnist.py ...` is `cnnspec fetch-mnist ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/fetch_mnist.py ...` is `cnnspec fetch-mnist ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

@@ -1,4 +1,4 @@
-"""`python scripts/grade.py ...` is `cnnspec grade ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/grade.py ...` is `cnnspec grade ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

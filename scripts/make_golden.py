@@ -1,4 +1,4 @@
-"""`python scripts/make_golden.py ...` is `cnnspec golden ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/make_golden.py ...` is `cnnspec golden ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

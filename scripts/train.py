@@ -1,4 +1,4 @@
-"""`python scripts/train.py ...` is `cnnspec train ...`: a thin entry point (see cnnspec/cli.py)."""
+"""`python scripts/train.py ...` is `cnnspec train ...`: a thin entry point."""
 import sys
 
 from cnnspec.cli import main

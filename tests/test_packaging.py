@@ -71,7 +71,8 @@ def test_the_wheel_holds_everything_under_one_name(dist):
         spec = infos["cnnspec/SPEC.md"]
         assert not is_symlink(spec)
         assert archive.read(spec) == (ROOT / "SPEC.md").read_bytes()
-        entry_points = archive.read(next(n for n in infos if n.endswith(".dist-info/entry_points.txt")))
+        entry_points = archive.read(next(n for n in infos
+                                         if n.endswith(".dist-info/entry_points.txt")))
     text = entry_points.decode()
     assert re.search(r"\[console_scripts\]\s*cnnspec = cnnspec\.cli:main", text), text
     assert re.search(r"\[pytest11\]\s*cnnspec = cnnspec\.plugin", text), text

@@ -44,8 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--jobs", type=positive_int, metavar="N", default=JOBS,
                         help="submissions graded at once (default %(default)s)")
     parser.add_argument("--hostile", metavar="DIR", type=Path,
-                        help="the folder of hostile .py submissions (default: tests/grading/hostile "
-                             "of this checkout)")
+                        help="the folder of hostile .py submissions (default: "
+                             "tests/grading/hostile of this checkout)")
     parser.add_argument("--skip-hostile", action="store_true", help="time the class run only")
     parser.add_argument("--skip-class", action="store_true", help="time the hostile corpus only")
     parser.add_argument("--keep", metavar="DIR",
