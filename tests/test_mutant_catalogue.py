@@ -106,4 +106,5 @@ def test_mutant_changes_its_own_outputs_and_nothing_else(mutant, tmp_path):
     assert own, f"{mutant.name} changes nothing the probes look at: an equivalent program?"
     stray = {f"{f}.{o}": why for (f, o), why in found.items()
              if not mutants.expected_failure(mutant, f, o)}
-    assert not stray, f"{mutant.name} ({mutant.function}: {mutant.judged_outputs}) also changes {stray}"
+    assert not stray, (f"{mutant.name} ({mutant.function}: {mutant.judged_outputs}) also "
+                       f"changes {stray}")

@@ -23,6 +23,7 @@ implementation (cnnspec/selftest/independent.py), which must pass everything. Th
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,21 +61,22 @@ def add_arguments(parser):
     parser.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
                         help=f"time limit of one run of the suite (default {TIMEOUT:g})")
     parser.add_argument("--python", metavar="PATH",
-                        help="the Python that runs the suite, e.g. of a virtual environment holding "
-                             "another version of cnnspec; without it, the Python running this")
+                        help="the Python that runs the suite, e.g. of a virtual environment "
+                             "holding another version of cnnspec; without it, the Python running "
+                             "this")
     parser.add_argument("--hypothesis-profile", default=PROFILE, metavar="NAME",
                         help=f"hypothesis profile of the runs (default {PROFILE})")
 
 
-# -- running the suite -------------------------------------------------------------------------------
+# -- running the suite --------------------------------------------------------------------------
 
 def run_suite(impl, folder, args):
     """Run the whole suite on `impl` (None: the reference) in an empty folder of its own; return
     {status, seconds, tests: {nodeid: meta}, failed: [nodeid], tail}."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "log.jsonl"
-    command = [args.python or sys.executable, "-m", "pytest", "--pyargs", SUITE, "-m", "not mnist", "-q",
-               "-p", "no:cacheprovider", "--cnnspec-log", str(log), "--tb=line",
+    command = [args.python or sys.executable, "-m", "pytest", "--pyargs", SUITE, "-m", "not mnist",
+               "-q", "-p", "no:cacheprovider", "--cnnspec-log", str(log), "--tb=line",
                "--hypothesis-profile", args.hypothesis_profile]
     if impl is not None:
         command += ["--impl", str(impl)]
@@ -113,10 +115,17 @@ def read_log(path):
     return tests, outcomes
 
 
+def _meta(run, nodeid):
+    """A failed test's marker; an update named "new_params.W1" is the output "W1"."""
+    meta = dict(run["tests"].get(nodeid, {"function": None, "output": None}), nodeid=nodeid)
+    if str(meta["output"]).startswith("new_params."):
+        meta["output"] = meta["output"].split(".", 1)[1]
+    return meta
+
+
 def judge(mutant, run):
     """The verdict on one mutant from the run of the suite against it."""
-    failures = [run["tests"].get(n, {"nodeid": n, "function": None, "output": None})
-                for n in run["failed"]]
+    failures = [_meta(run, n) for n in run["failed"]]
     own = [f for f in failures if f["function"] == mutant.function and
            (f["output"] is None or f["output"] in mutant.judged_outputs)]
     wrong = [f for f in failures if not catalogue.expected_failure(mutant, f["function"],
@@ -145,7 +154,7 @@ def check_mutant(mutant, folder, args):
     return judge(mutant, run_suite(path, work / "run", args))
 
 
-# -- the report ---------------------------------------------------------------------------------------
+# -- the report ---------------------------------------------------------------------------------
 
 def _column_order(key):
     function, _, output = key.partition(".")
@@ -162,7 +171,8 @@ def matrix(results):
               f"{c.partition('.')[2]}" for k, c in enumerate(columns)]
     lines = ["columns: " + "  ".join(legend[i].strip() for i in range(len(legend)))]
     width = max([len(r["name"]) for r in results] + [6])
-    head = f"{'mutant':{width}}  {'verdict':10} " + "".join(f"{k + 1:>4}" for k in range(len(columns)))
+    numbers = "".join(f"{k + 1:>4}" for k in range(len(columns)))
+    head = f"{'mutant':{width}}  {'verdict':10} " + numbers
     lines += [head, "-" * len(head)]
     for r in results:
         cells = []
@@ -173,7 +183,7 @@ def matrix(results):
     return "\n".join(lines)
 
 
-def report(results, reference, independent, seconds, jobs):
+def report(results, reference, independent, seconds, jobs, cpu):
     lines = ["", matrix(results), ""]
     counts = {v: sum(r["verdict"] == v for r in results)
               for v in ("CAUGHT", "COLLATERAL", "MISSED", "ERROR")}
@@ -182,9 +192,10 @@ def report(results, reference, independent, seconds, jobs):
                  f"; {own} failed at least one test of their own function and output")
     for r in results:
         if r["verdict"] == "COLLATERAL":
+            more = len(r["collateral"]) - 6
             lines.append(f"  {r['name']} ({r['function']}: {', '.join(r['outputs'])}) also "
                          f"failed: {', '.join(r['collateral'][:6])}"
-                         + (f" (+{len(r['collateral']) - 6} more)" if len(r["collateral"]) > 6 else ""))
+                         + (f" (+{more} more)" if more > 0 else ""))
         elif r["verdict"] == "ERROR":
             lines.append(f"  {r['name']}: {r['status']}\n{r['tail'][-1500:]}")
     ok = all(r["verdict"] == "CAUGHT" for r in results)
@@ -207,10 +218,18 @@ def report(results, reference, independent, seconds, jobs):
         lines.append(f"the independent implementation {'passes' if passed else 'FAILS'} the whole "
                      f"suite ({len(independent['tests'])} tests, {independent['seconds']:.0f} s)")
         if not passed:
-            lines.append(f"  failed: {', '.join(independent['failed'][:10]) or independent['status']}")
+            failed = ", ".join(independent["failed"][:10]) or independent["status"]
+            lines.append(f"  failed: {failed}")
             lines.append(independent["tail"][-1500:])
-    lines.append(f"total {seconds:.0f} s with --jobs {jobs}")
+    lines.append(f"total {seconds:.0f} s with --jobs {jobs}; the runs of the suite used "
+                 f"{cpu:.0f} s of CPU time (on an otherwise idle machine the wall time is about "
+                 f"CPU time / jobs)")
     return ok, "\n".join(lines)
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _brief(run):
@@ -245,6 +264,7 @@ def run(args):
                   f"{m.bug_class or '-':8} {m.description}")
         return 0
     start = time.perf_counter()
+    cpu_start = _children_cpu()
     with tempfile.TemporaryDirectory(prefix="cnnspec-mutants-") as folder:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             implementations = None if args.skip_implementations else (
@@ -260,13 +280,14 @@ def run(args):
             reference, independent = ((None, None) if implementations is None
                                       else (implementations[0].result(),
                                             implementations[1].result()))
-    seconds = time.perf_counter() - start
-    ok, text = report(results, reference, independent, seconds, args.jobs)
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
+    ok, text = report(results, reference, independent, seconds, args.jobs, cpu)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(
             dict(mutants=results, reference=_brief(reference), independent=_brief(independent),
-                 seconds=round(seconds, 1), jobs=args.jobs, python=args.python or sys.executable),
+                 seconds=round(seconds, 1), cpu_seconds=round(cpu, 1), jobs=args.jobs,
+                 python=args.python or sys.executable),
             indent=2))
     return 0 if ok else 1
 

@@ -168,7 +168,7 @@ def _differs_init(got, want, key):
     return None
 
 
-# -- the probes --------------------------------------------------------------------------------------
+# -- the probes ---------------------------------------------------------------------------------
 
 def _rng(seed):
     return np.random.default_rng(seed)
@@ -326,8 +326,9 @@ def _conv_probes(p):
             ("kernel too tall", [X, np.ones((2, 3, 7, 3)), np.zeros(2)], "W")]:
         p.rejects("conv2d", lambda args=args: [a.copy() for a in args] + [1, 0], argument,
                   f"conv {label}")
-    out, cache = p.call("reference", "conv2d", [X.copy(), np.ones((2, 3, 3, 3)), np.zeros(2), 1, 0])[0]
-    _, cache_m = p.call("mutant", "conv2d", [X.copy(), np.ones((2, 3, 3, 3)), np.zeros(2), 1, 0])[0]
+    args = lambda: [X.copy(), np.ones((2, 3, 3, 3)), np.zeros(2), 1, 0]      # noqa: E731
+    out, cache = p.call("reference", "conv2d", args())[0]
+    _, cache_m = p.call("mutant", "conv2d", args())[0]
     wrong = np.zeros((out.shape[0], out.shape[1], out.shape[3], out.shape[2]))
     _check_rejects(p, "conv2d_backward", [wrong, cache], [wrong.copy(), cache_m], "dout",
                    "conv dout transposed shape")
@@ -410,7 +411,8 @@ def _loss_probes(p):
         return make
     for dtype in ("float64", "float32"):
         p.both("softmax_cross_entropy_loss", case(15, 6, 5, dtype), f"loss {dtype}")
-        p.both("softmax_cross_entropy_loss", case(16, 4, 10, dtype, scale=1e4), f"loss large {dtype}")
+        p.both("softmax_cross_entropy_loss", case(16, 4, 10, dtype, scale=1e4),
+               f"loss large {dtype}")
         p.both("softmax_cross_entropy_loss", case(17, 4, 7, dtype, scale=3, shift=-1e4),
                f"loss negative rows {dtype}")
     p.both("softmax_cross_entropy_loss", case(18, 5, 20, "float64"), "loss 20 classes")
@@ -507,7 +509,8 @@ def _network_probes(p):
         a = p.call("mutant", "initialize_parameters", [seed])[0]
         b = p.call("mutant", "initialize_parameters", [seed])[0]
         if not all(np.array_equal(a[k], b[k]) for k in PARAMS):
-            p.note("initialize_parameters", "params", f"seed {seed} twice gave different parameters")
+            p.note("initialize_parameters", "params",
+                   f"seed {seed} twice gave different parameters")
         for k in PARAMS:
             a[k] += 1
         c = p.call("mutant", "initialize_parameters", [seed])[0]

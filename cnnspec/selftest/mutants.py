@@ -121,7 +121,8 @@ def _edit(function, find, replace, where):
             raise ValueError(f"{where}: the signature is not {find!r}")
         new_kind, new = _parse(replace, f"{where}: replace")
         if new_kind != "def":
-            raise ValueError(f"{where}: a signature must be replaced by a signature, got {replace!r}")
+            raise ValueError(f"{where}: a signature must be replaced by a signature, "
+                             f"got {replace!r}")
         function.args = new
         return
     if kind == "expr":
@@ -129,7 +130,8 @@ def _edit(function, find, replace, where):
         hits = [(parent, name, index)
                 for parent in ast.walk(function)
                 for name, value in ast.iter_fields(parent)
-                for index, child in (enumerate(value) if isinstance(value, list) else [(None, value)])
+                for index, child in (enumerate(value) if isinstance(value, list)
+                                     else [(None, value)])
                 if isinstance(child, ast.expr) and _dump(child) == wanted]
         if len(hits) != 1:
             raise ValueError(f"{where}: find matches {len(hits)} places (expected exactly one): "
@@ -149,7 +151,8 @@ def _edit(function, find, replace, where):
             for i in range(len(stmts) - len(wanted) + 1)
             if [_dump(s) for s in stmts[i:i + len(wanted)]] == wanted]
     if len(hits) != 1:
-        raise ValueError(f"{where}: find matches {len(hits)} places (expected exactly one): {find!r}")
+        raise ValueError(f"{where}: find matches {len(hits)} places (expected exactly one): "
+                         f"{find!r}")
     stmts, i = hits[0]
     new = _parse(replace, f"{where}: replace")[1] if replace.strip() else []
     if not isinstance(new, list):
@@ -421,7 +424,8 @@ MUTANTS = [
            "np.int64(2) is rejected.",
            {"conv2d": [(_STRIDE_CHECK,
                         "if type(stride) is not int or stride < 1:\n"
-                        "    raise ValueError(f'stride must be an integer >= 1, got {stride!r}')")]}, bug_class="scalar"),
+                        "    raise ValueError(f'stride must be an integer >= 1, got {stride!r}')")]},
+           bug_class="scalar"),
     Mutant("conv_accepts_float_stride", "conv2d",
            "stride is checked to be a number >= 1 and then truncated with int(), so "
            "stride=2.0 is accepted silently (and 2.5 becomes 2).",
@@ -885,7 +889,8 @@ MUTANTS = [
            "the one-hot matrix is np.eye(10)[y], MNIST's ten classes: any other number of "
            "classes fails.",
            {"softmax_cross_entropy_loss": [("dZ[rows, y] -= 1",
-                                            "dZ = dZ - np.eye(10, dtype=dZ.dtype)[y]")]}, bug_class="size"),
+                                            "dZ = dZ - np.eye(10, dtype=dZ.dtype)[y]")]},
+           bug_class="size"),
     Mutant("loss_shift_only_positive_max", "softmax_cross_entropy_loss",
            "softmax subtracts the row maximum only when it is positive (overflow being "
            "the only danger it guards against): a row whose logits are all hugely negative "
@@ -932,7 +937,8 @@ MUTANTS = [
            "initialize_parameters seeds NumPy's global generator (np.random.seed(seed)) "
            "and draws from it, which resets the random state of the whole program.",
            {"initialize_parameters": [("rng = np.random.default_rng(seed)",
-                                       "np.random.seed(seed)\nrng = np.random")]}, bug_class="state"),
+                                       "np.random.seed(seed)\nrng = np.random")]},
+           bug_class="state"),
     Mutant("init_draws_seed_from_global_state", "initialize_parameters",
            "without a seed, initialize_parameters draws one from NumPy's global generator "
            "(np.random.randint), which advances the program's global random state.",
@@ -963,7 +969,8 @@ MUTANTS = [
            "the seed is tested for truth (seed if seed else None), so seed=0 is treated "
            "as no seed and gives different parameters on every call.",
            {"initialize_parameters": [("np.random.default_rng(seed)",
-                                       "np.random.default_rng(seed if seed else None)")]}, bug_class="default"),
+                                       "np.random.default_rng(seed if seed else None)")]},
+           bug_class="default"),
 
     # -- forward_backward -------------------------------------------------------------------------
     Mutant("net_flatten_cwh", "forward_backward",
