@@ -15,7 +15,8 @@ not scored. Writes, whatever happens to a submission:
 
 Before grading, a probe run exactly like a submission checks that the reference, the suite and
 the golden vectors can be neither imported nor read; grading is refused if they can, and refused
-without working bubblewrap unless --no-sandbox-i-trust-these-submissions is given.
+without working bubblewrap. --no-sandbox-i-trust-these-submissions grades without bubblewrap
+(and only warns about what the probe found); every results.json and the report say so.
 Exits 0 when grading finished, whatever the students scored; 2 when it refused to grade.
 """
 import argparse
