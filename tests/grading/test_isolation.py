@@ -239,3 +239,64 @@ def test_the_wire_refuses_pickles_and_oversized_frames():
     os.close(read)
     os.close(write)
     assert json.loads(json.dumps(protocol.Encoder().encode((1, 2.5, "s", None, {"k": [True]}))))
+
+
+# -- issue 11: limits per worker, whatever the submission hides its use in -------------------------
+
+needs_cgroups = pytest.mark.skipif(not __import__("cnnspec.sandbox.cgroups").sandbox.cgroups
+                                   .status()[0], reason="no cgroups here")
+
+
+@needs_cgroups
+def test_memory_in_memfd_files_counts_against_the_workers_limit(remote):
+    impl = remote(HOSTILE / "memfd_hoard.py", memory_mb=512, timeout_per_call=30)
+    with pytest.raises(WorkerFailure, match=r"relu crashed the worker \(killed by the kernel: the "
+                                            r"worker and its processes went over their 512 MiB"):
+        impl.relu(np.ones(3))
+
+
+@needs_cgroups
+def test_forked_children_share_one_memory_limit(remote):
+    impl = remote(HOSTILE / "fork_hoard.py", memory_mb=512, timeout_per_call=5)
+    with pytest.raises(WorkerFailure, match=r"the kernel had killed one of its processes for going "
+                                            r"over the 512 MiB memory limit"):
+        impl.conv2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1))
+
+
+def test_a_flood_of_type_names_makes_no_new_classes(remote):
+    impl = remote(HOSTILE / "type_flood.py", timeout_per_call=30)
+    first, _ = impl.relu(np.ones(2))
+    again = impl.relu_backward(np.ones(2), None)
+    assert len(first) == len(again) == 30_000
+    assert {type(h) for h in first + again} == {Handle}
+    assert repr(first[0]) == "<submission.T0 kept in the submission's worker>"
+
+
+def processes_of(uid):
+    return [pid for pid, ids in sandbox._process_uids() if uid in ids]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
+def test_forking_to_the_limit_stops_at_the_workers_own_limit(remote):
+    impl = remote(HOSTILE / "fork_to_the_limit.py", timeout_per_call=30)
+    assert impl.relu(np.array([-1.0, 2.0]))[0].tolist() == [0.0, 2.0]
+    uid = impl.worker.uid
+    assert sandbox.Limits().processes // 2 <= len(processes_of(uid)) <= \
+        sandbox.Limits().processes + 4
+    impl.close()
+    assert processes_of(uid) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not sandbox.mount_status()[0],
+                    reason="a private tmpfs needs root and a mount namespace")
+@pytest.mark.parametrize("use_bwrap", [
+    pytest.param(True, marks=needs_bwrap), False])
+def test_a_disk_filler_fills_only_its_own_capped_tmpfs(remote, use_bwrap):
+    impl = remote(HOSTILE / "disk_filler.py", use_bwrap=use_bwrap, timeout_per_call=60)
+    assert impl.relu(np.array([-1.0, 2.0]))[0].tolist() == [0.0, 2.0]
+    assert impl.relu_backward(np.ones(2), np.array([False, True])).tolist() == [0.0, 1.0]
+    home = impl.worker.folder / "home"
+    assert list(home.iterdir()) == []            # what it wrote lives in its private tmpfs
+    assert "folder: 256 MiB tmpfs, 10000 inodes" in impl.isolation
+    assert f"runs as its own user {impl.worker.uid}" in impl.isolation
+    assert impl.worker.uid in sandbox.uid_block(os.getpid())
