@@ -50,6 +50,8 @@ CHECK_DOC = """Run the conformance suite (the tests of SPEC.md) on an implementa
     cnnspec check "CNN from scratch.ipynb"     a notebook: only its definitions are kept
     cnnspec check my_cnn -k conv2d             an importable module; one function's tests
     cnnspec check my_cnn.py -- --tb=short -v   anything after -- goes to pytest as it is
+    cnnspec check layers.py --api cs231n       CS231n's names (conv_forward_naive, ...)
+    cnnspec check layers.py --api layers.toml  layer classes, as an adapter file describes them
 
 This runs `python -m pytest --pyargs cnnspec.spec_tests --impl IMPL ...` from the current folder,
 so it works from any folder once cnnspec is installed. The MNIST training test is left out unless
@@ -68,6 +70,10 @@ def check_arguments(parser):
     parser.add_argument("--isolate", action="store_true",
                         help="run the implementation in a sandboxed worker process (for code you "
                              "do not trust)")
+    parser.add_argument("--api", metavar="NAME",
+                        help="how the implementation names and shapes things: cs231n "
+                             "(CS231n's layers.py), or an adapter file for layer classes (.toml); "
+                             "default: SPEC.md's names (see SPEC.md, \"API profiles\")")
     parser.add_argument("--mnist", action="store_true",
                         help="also run the end-to-end test: one epoch of training on MNIST")
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
@@ -83,6 +89,8 @@ def check_command(args, extra=()):
         command += ["--seed", str(args.seed)]
     if args.isolate:
         command.append("--isolate")
+    if args.api:
+        command += ["--api", args.api]
     if args.keyword:
         command += ["-k", args.keyword]
     if args.exitfirst:
