@@ -110,46 +110,50 @@ def loss_case(seed, N, K, scale=1.0, dtype="float64"):
                 dict(Z=Z.astype(dtype), y=y))
 
 
-# The logits of LOSS-3 that break the usual shortcuts, each a row pattern (see extreme_loss_case).
-EXTREME_LOGITS = ("huge-positive", "huge-negative", "mixed-rows", "label-underflow")
+# The logits of LOSS-3 that break the usual shortcuts (see extreme_loss_case).
+EXTREME_LOGITS = ("huge-positive", "huge-negative", "mixed-rows", "label-underflow",
+                  "huge-spread")
 
 
 def extreme_loss_case(seed, kind, dtype="float64"):
-    """Logits where a softmax without the row-maximum shift, or with the wrong shift, or the log of
-    a probability, fails (LOSS-3). Sizes, values and labels come from the seed:
+    """Logits up to 1e4 in magnitude where one unstable way to compute the loss fails, so that a
+    failure points at its cause (LOSS-3). Sizes, values and labels come from the seed:
 
-    - huge-positive: every row's maximum is above 9e3 (exp of the raw logits overflows);
-    - huge-negative: every logit is below -9e3 (exp of the raw logits is 0, and log(0) follows);
-    - mixed-rows: rows near +1e4 and rows near -1e4 in one batch (shifting by the batch's maximum
-      instead of each row's leaves the low rows at exp(-2e4) = 0);
+    - huge-positive: every row's maximum near +1e4 (exp of the raw logits overflows);
+    - huge-negative: every row's maximum near -9e3 (exp of the raw logits is 0 in a whole row);
+    - mixed-rows: rows near +9.7e3 and rows near -9.7e3 in one batch (shifting by the batch's
+      maximum instead of each row's leaves the low rows at exp(-2e4) = 0);
     - label-underflow: the labelled logit lies so far below its row's maximum that its probability
-      is below the dtype's smallest number, while no exp overflows: only log-softmax computed as
-      shifted - log(sum(exp(shifted))) gets the loss (hundreds) right; log(softmax) gives inf.
+      is below the dtype's smallest number, while no exp overflows: log(softmax) is -inf, only
+      log-softmax computed as shifted - log(sum(exp(shifted))) gets the loss (hundreds) right;
+    - huge-spread: logits across [-1e4, 1e4], labels anywhere (losses up to 2e4).
+
+    In the first three, maxima lie within 50 of each other, the other logits within 250 of their
+    row's maximum and the label within 30 of it (its probability is far from underflowing).
     """
     rng = np.random.default_rng(seed)
     N, K = int(rng.integers(3, 7)), int(rng.integers(3, 9))
-    spread = rng.random((N, K))                              # 0..1 within a row
-    if kind == "huge-positive":
-        Z = 1e4 - 2e4 * spread ** 3                          # maxima near 1e4, values to -1e4
-        Z[np.arange(N), rng.integers(0, K, N)] = rng.uniform(9e3, 1e4, N)
-    elif kind == "huge-negative":
-        Z = -1e4 + 1e3 * spread
-    elif kind == "mixed-rows":
-        sign = np.where(np.arange(N) % 2 == 0, 1.0, -1.0)[rng.permutation(N)]
-        Z = sign[:, None] * (9e3 + 1e3 * spread)
+    rows, spread = np.arange(N), rng.random((N, K))
+    y = rng.integers(0, K, N)
+    tops = {"huge-positive": np.full(N, 1e4), "huge-negative": np.full(N, -9e3),
+            "mixed-rows": np.where(rng.permutation(N) % 2 == 0, 9.7e3, -9.7e3)}
+    if kind in tops:
+        top = tops[kind] - 50 * rng.random(N)
+        Z = top[:, None] - 200 - 50 * spread
+        Z[rows, y] = top - 30 * rng.random(N)
+        Z[rows, (y + 1) % K] = top
     elif kind == "label-underflow":
         info = np.finfo(dtype)
         top = 0.8 * float(np.log(info.max))                  # exp(top) is finite
         gap = 1.2 * -float(np.log(info.smallest_subnormal))  # exp(-gap) is 0
         Z = top - (gap / 2) * spread                         # the other logits: within gap / 2
-        y = rng.integers(0, K, N)
-        Z[np.arange(N), y] = top - gap - rng.random(N)
-        Z[np.arange(N), (y + 1) % K] = top                    # one logit at the top in every row
-        return Case(_recipe("extreme_loss_case", seed=seed, kind=kind, dtype=dtype),
-                    dict(Z=Z.astype(dtype), y=y))
+        Z[rows, y] = top - gap - rng.random(N)
+        Z[rows, (y + 1) % K] = top                           # one logit at the top in every row
+    elif kind == "huge-spread":
+        Z = 1e4 - 2e4 * spread ** 3                          # maxima near 1e4, values to -1e4
+        Z[rows, rng.integers(0, K, N)] = rng.uniform(9e3, 1e4, N)
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {EXTREME_LOGITS}")
-    y = rng.integers(0, K, N)
     return Case(_recipe("extreme_loss_case", seed=seed, kind=kind, dtype=dtype),
                 dict(Z=Z.astype(dtype), y=y))
 

@@ -275,23 +275,116 @@ def _fc_backward(output):
     return detect
 
 
-def _overflow(got, Z):
+def _same_pattern(got, variant, right, rtol=1e-4):
+    """True when `got` is the buggy `variant`, non-finite entries included (same places), and the
+    variant is visibly not the `right` answer: the evidence of an instability."""
     try:
-        bad = not np.isfinite(np.asarray(got, f64)).all()
+        got, variant, right = (np.asarray(a, f64) for a in (got, variant, right))
     except (TypeError, ValueError):
+        return False
+    if got.shape != variant.shape or got.shape != right.shape:
+        return False
+    finite = np.isfinite(variant)
+    if (np.isfinite(got) != finite).any() or \
+            not np.array_equal(got[~finite], variant[~finite], equal_nan=True):
+        return False
+    scale = max(float(np.abs(variant[finite]).max(initial=0.0)), np.finfo(f64).tiny)
+    if float(np.abs(got[finite] - variant[finite]).max(initial=0.0)) > rtol * scale:
+        return False
+    return not finite.all() or float(np.abs(right - variant).max(initial=0.0)) > 100 * rtol * scale
+
+
+def _softmax_variants(Z, y):
+    """{(shift, log): [(loss, dZ), ...]}: the unstable ways to compute the loss as students write
+    them, in Z's own dtype (float32 overflows where float64 does not). shift: "none", "row" or
+    "batch" (the batch's maximum); log: "lse" (shifted - log(sum(exp(shifted)))) or "log" (the
+    log of the softmax). dZ comes both as exp(log-probabilities) and as the probabilities."""
+    Z = np.asarray(Z)
+    Z = Z.astype(Z.dtype if Z.dtype.kind == "f" else f64)
+    N, rows = len(Z), np.arange(len(Z))
+
+    def both(log_p, p):
+        pairs = []
+        for probs in (np.exp(log_p), p):
+            dZ = np.array(probs, f64)
+            dZ[rows, y] -= 1.0
+            pairs.append((-float(np.mean(log_p[rows, y].astype(f64))), dZ / N))
+        return pairs
+
+    variants = {}
+    with np.errstate(all="ignore"):
+        for shift, shifted in (("none", Z), ("row", Z - Z.max(axis=1, keepdims=True)),
+                               ("batch", Z - Z.max())):
+            e = np.exp(shifted)
+            p = e / e.sum(axis=1, keepdims=True)
+            if shift != "row":          # the row shift with log-sum-exp is the right answer
+                variants[shift, "lse"] = both(shifted - np.log(e.sum(axis=1, keepdims=True)), p)
+            variants[shift, "log"] = both(np.log(p), p)
+    return variants
+
+
+def _instability(got, c, output):
+    """The LOSS-3 mistake whose computation reproduces `got` (non-finite values included): a
+    sentence for what every matching variant has in common (no shift, the batch's shift, the log
+    of the softmax), or one naming the candidates when they have nothing in common."""
+    Z, y = c["Z"], np.asarray(c["y"])
+    which = 0 if output == "loss" else 1
+    right = _loss(Z, y)[which]
+    matched = [key for key, pairs in _softmax_variants(Z, y).items()
+               if any(_same_pattern(got, pair[which], right) for pair in pairs)]
+    if not matched:
         return []
     big = float(np.abs(_f64(Z)).max(initial=0.0))
-    if bad and big > 80:
-        return [f"softmax overflows for large logits (NaN or inf for max |Z| = {big:.3g}): "
-                "subtract each row's maximum from the logits before exp, or use a log-sum-exp "
-                "(LOSS-3)."]
+    with np.errstate(all="ignore"):
+        e = np.exp(np.asarray(Z))
+    what = " and ".join(w for w, seen in (
+        ("overflows to inf for large logits", np.isinf(e).any()),
+        ("is 0 in every column of a row whose logits are all very negative (log(0) = -inf)",
+         (e.max(axis=1) == 0).any())) if seen) or "loses precision"
+    found = []
+    shifts, logs = {k[0] for k in matched}, {k[1] for k in matched}
+    if shifts == {"none"}:
+        found.append(f"without the row-maximum shift, exp of the raw logits {what} (max |Z| = "
+                     f"{big:.3g}): subtract each row's maximum from the logits before exp "
+                     "(LOSS-3).")
+    if shifts == {"batch"}:
+        found.append("the logits are shifted by the maximum of the whole batch, not of each "
+                     "row: rows far below it underflow to 0 and their log is -inf; use "
+                     "Z.max(axis=1, keepdims=True) (LOSS-3).")
+    if logs == {"log"} and output == "loss":
+        found.append("the loss takes the log of a probability that underflowed to 0 "
+                     "(log(0) = -inf): compute log-softmax as shifted - log(sum(exp(shifted))) "
+                     "with shifted = Z - Z.max(axis=1, keepdims=True), instead of log(softmax) "
+                     "(LOSS-3).")
+    if not found:
+        found.append(f"the loss is not stable for large logits (max |Z| = {big:.3g}); its values "
+                     "fit more than one cause: exp overflows without the row-maximum shift, and "
+                     "log(softmax) is -inf where a probability underflows. Compute shifted = "
+                     "Z - Z.max(axis=1, keepdims=True) and log-softmax = shifted - "
+                     "log(sum(exp(shifted))) (LOSS-3).")
+    return found
+
+
+def _clipped_log(got, c):
+    """log(p + eps) or log(clip(p, eps, 1)): finite, but wrong where p is tiny."""
+    Z, y = _f64(c["Z"]), np.asarray(c["y"])
+    rows = np.arange(len(Z))
+    p = np.exp(special.log_softmax(Z, axis=1))[rows, y]
+    right = _loss(Z, y)[0]
+    rtol = 1e-11 if np.asarray(c["Z"]).dtype == f64 else 1e-5     # the rounding of got
+    for eps in (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15):
+        for variant in (-np.log(p + eps).mean(), -np.log(np.clip(p, eps, 1.0)).mean()):
+            if _matches(got, variant, right, rtol=rtol):
+                return [f"the loss takes log(p + {eps:g}) or log(clip(p, {eps:g}, 1)): wrong by "
+                        "up to hundreds where a probability is tiny; compute log-softmax "
+                        "directly, as shifted - log(sum(exp(shifted))) (LOSS-1, LOSS-3)."]
     return []
 
 
 def _loss_loss(got, c):
     Z, y = _f64(c["Z"]), np.asarray(c["y"])
     N = Z.shape[0]
-    found = _overflow(got, Z)
+    found = _instability(got, c, "loss") + _clipped_log(got, c)
     right = _loss(Z, y)[0]
     if N > 1 and _matches(got, right * N, right):
         found.append(f"the loss is summed over the batch instead of averaged (off by a factor "
@@ -302,7 +395,7 @@ def _loss_loss(got, c):
 def _loss_dZ(got, c):
     Z, y = _f64(c["Z"]), np.asarray(c["y"])
     N = Z.shape[0]
-    found = _overflow(got, Z)
+    found = _instability(got, c, "dZ")
     right = _loss(Z, y)[1]
     if N > 1 and _matches(got, right * N, right):
         found.append(f"dZ is not divided by N = {N}: the gradient of the MEAN loss is "
