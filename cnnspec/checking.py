@@ -18,7 +18,6 @@ the worker, and the kernel goes on. Then one line per function is printed: passe
 failure's message and its likely cause.
 """
 import ast
-import builtins
 import inspect
 import json
 import os
