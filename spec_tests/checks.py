@@ -124,9 +124,10 @@ class Judge:
         another function (the forward of a backward test) cannot run."""
         __tracebackhide__ = True
         fn = getattr(self.impl, function)          # MissingFunction / LoadFailed propagate
-        if copies:
-            args, kwargs = private(args), private(kwargs)
         names = ARGUMENTS[function]
+        if copies:      # a cache is passed as it is: a backward that consumes it must show
+            args = tuple(a if n == "cache" else private(a) for n, a in zip(names, args))
+            kwargs = {k: v if k == "cache" else private(v) for k, v in kwargs.items()}
         named = list(zip(names, args)) + list(kwargs.items())
         before = [(n, a, a.copy(order="K")) for name, value in named
                   for n, a in _arrays(value, name)]
