@@ -82,6 +82,12 @@ def pytest_configure(config):
         config.option.impl = os.environ.get("CNNSPEC_IMPL") or None
     if config.option.seed is None:
         config.option.seed = int(os.environ.get("CNNSPEC_SEED", 0))
+    if getattr(config.option, "api", "contract") not in (None, "", "contract"):
+        from .profiles import get_profile          # a wrong --api stops the run at once
+        try:
+            get_profile(config.option.api)
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
     path = config.getoption("cnnspec_log")
     config._cnnspec_log = open(path, "a", encoding="utf-8") if path else None
 
