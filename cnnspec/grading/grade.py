@@ -24,6 +24,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -271,14 +272,14 @@ class _Run:
                 pids=GRADER_PROCESSES + 2 * (limits.processes + 4))
             grader = self.group.child(cgroups.GRADER, memory_bytes=self.args.grader_memory_mb * mb,
                                       pids=GRADER_PROCESSES)
-            join = grader.join_paths()
-        else:
-            join = []
+            join, address_space = grader.join_paths(), None
+        else:           # no cgroup: the grading process's own address space, at least
+            join, address_space = [], self.args.grader_memory_mb * 2**20
         self.started = time.monotonic()
         self.process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                         stdout=console, stderr=subprocess.STDOUT,
                                         start_new_session=True,
-                                        preexec_fn=lambda: _enter(join))
+                                        preexec_fn=lambda: _enter(join, address_space))
 
     def wait_and_end(self):
         try:
@@ -319,12 +320,18 @@ class _Run:
 _LIBC = ctypes.CDLL(None)     # made here: a child between fork and exec must not import
 
 
-def _enter(join):
-    """In the grading process, before exec: its cgroup, and death with the grader."""
+def _enter(join, address_space):
+    """In the grading process, before exec: its cgroup (or, without one, a soft address-space
+    limit its workers may set their own below), and death with the grader."""
     for path in join:
         fd = os.open(path, os.O_WRONLY)
         os.write(fd, b"0")
         os.close(fd)
+    if address_space is not None:
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if hard != resource.RLIM_INFINITY:
+            address_space = min(address_space, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, hard))
     _LIBC.prctl(1, signal.SIGKILL)                  # PR_SET_PDEATHSIG
 
 

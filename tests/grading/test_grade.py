@@ -123,6 +123,20 @@ def test_grading_is_refused_when_the_probe_reaches_the_answers(monkeypatch, tmp_
     assert "NO SANDBOX" in isolation and "read /x/reference/cnn.py" in warnings[0]
 
 
+def test_without_cgroups_the_grading_process_has_an_address_space_limit(monkeypatch, tmp_path):
+    monkeypatch.setattr(grading.cgroups, "status", lambda: (False, "no cgroups in this test"))
+    args = grading.argparse.Namespace(grader_memory_mb=1500, memory_mb=1024,
+                                      submission_timeout=30)
+    run = grading._Run(args)
+    probe = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
+    with open(tmp_path / "console.txt", "wb") as console:
+        run.start([sys.executable, "-c", probe], tmp_path, dict(os.environ), console)
+        run.wait_and_end()
+    run.release()
+    assert int((tmp_path / "console.txt").read_text()) == 1500 * 2**20
+    assert run.returncode == 0 and run.resources == {"seconds": pytest.approx(run.seconds, abs=.1)}
+
+
 @pytest.mark.slow
 def test_the_probe_finds_the_answers_only_without_the_sandbox():
     if SANDBOXED:
@@ -169,8 +183,9 @@ def test_a_seed_style_notebook_gets_full_marks_and_one_wrong_function_costs_its_
     rubric = load_rubric()
     lost = {tag for t in wrong["tests"] if t["status"] != "passed" for tag in t["tags"]}
     assert lost == {"test_accuracy"}
-    assert wrong["score"] == pytest.approx(right["score"] - rubric["functions"]["test_accuracy"],
-                                           abs=0.02)
+    missed = sum(t["max_score"] for t in wrong["tests"] if t["status"] != "passed")
+    assert wrong["score"] == pytest.approx(right["score"] - missed, abs=0.02)
+    assert missed > rubric["functions"]["test_accuracy"] / 2      # its correctness, not hygiene
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["submission"]) == ["right", "wrong"]
     assert (out / "report.md").exists() and (out / "scores.png").exists()
@@ -178,21 +193,43 @@ def test_a_seed_style_notebook_gets_full_marks_and_one_wrong_function_costs_its_
 
 
 # The hostile corpus is graded on the tests of the functions it attacks, to keep this test fast.
-HOSTILE_TESTS = "relu or conv2d_out_matches or softmax_cross_entropy_loss_matches"
-CHEATS = ["import_reference", "read_golden", "patch_the_tests", "linked_file", "linked_package",
-          "leaky_package", "forge_log"]
-VALUE_OUTPUTS = ("out", "dX", "loss", "dZ")
+HOSTILE_TESTS = "relu or conv2d_out_matches"
+CHEATS = ["import_reference", "read_golden", "linked_file", "linked_package", "leaky_package"]
+# The honest part of forge_log, patch_the_tests, survivor and grader_killer: zeros. Graded in the
+# same run, it is what those may score at most, whatever the suite's tests are.
+ZEROS = ("import numpy as np\n\n\ndef relu(X):\n    return np.zeros_like(X), None\n\n\n"
+         "def relu_backward(dout, cache):\n    return np.zeros_like(dout)\n\n\n"
+         "def conv2d(X, W, b, stride=1, padding=0):\n"
+         "    return np.zeros((X.shape[0], W.shape[0], 1, 1), X.dtype), None\n")
+
+
+def no_more_than_zeros(results):
+    """Each zeros-answering cheat scores at most what plain zeros score, function by function."""
+    twin = results["zeros_twin"]
+    for name in ("forge_log", "patch_the_tests", "survivor", "grader_killer"):
+        if name in results:
+            for function in ("relu", "relu_backward", "conv2d"):
+                assert points_of(results[name], [function]) <= \
+                    points_of(twin, [function]) + 1e-6, (name, function)
 
 
 def messages(doc):
     return doc["output"] + "\n".join(t["output"] for t in doc["tests"])
 
 
-def value_points(doc):
-    """The tests of values the submission passed (not its dtypes, shapes or error handling)."""
-    return [t["name"] for t in doc["tests"] if t["status"] == "passed"
-            and t["extra_data"]["output"] in VALUE_OUTPUTS and t["max_score"] > 0
-            and "dtype" not in t["name"] and "shape" not in t["name"]]
+CORRECTNESS = {"value", "gradient", "network", "training"}    # not dtype, shape, mutation, errors
+
+
+def value_points(out, name):
+    """The scored tests of values (correctness categories) submission `name` passed."""
+    categories, log = {}, out / name / "tests.jsonl"
+    for line in (log.read_text().splitlines() if log.exists() else []):
+        record = json.loads(line)
+        if record.get("kind") == "collected":
+            categories = {t["nodeid"].split("/")[-1]: t.get("category") for t in record["tests"]}
+    doc = json.loads((out / name / "results.json").read_text())
+    return [t["name"] for t in doc["tests"] if t["status"] == "passed" and t["max_score"] > 0
+            and categories.get(t["name"]) in CORRECTNESS]
 
 
 def points_of(doc, functions):
@@ -214,6 +251,8 @@ def test_the_hostile_corpus_is_graded_with_clear_messages_and_changes_nothing(tm
     private.parent.mkdir()
     private.write_text("intact")
     submissions = build_hostile_corpus(subs, private=private)
+    (subs / "zeros_twin.py").write_text(ZEROS)
+    submissions.append(subs / "zeros_twin.py")
     canaries = [private, subs / "cnnspec-canary-subs.txt",
                 tmp_path / "cnnspec-canary-instructor.txt",
                 PROJECT / f"cnnspec-canary-{secrets.token_hex(4)}.txt"]
@@ -270,14 +309,16 @@ def test_the_hostile_corpus_is_graded_with_clear_messages_and_changes_nothing(tm
     # A cheat earns no value points; the others earn at most what their honest part computes.
     for name in CHEATS + ["returns_nan", "returns_lists", "always_equal", "pickle_bomb",
                           "type_flood", "huge_header", "memfd_hoard", "fork_hoard",
-                          "formula_injection", "grader_killer", "survivor"]:
-        assert value_points(results[name]) == [], name
+                          "formula_injection"]:
+        assert value_points(out, name) == [], name
+    no_more_than_zeros(results)
     relu_points = points_of(results["disk_filler"], ["relu", "relu_backward"])
-    assert results["disk_filler"]["score"] == pytest.approx(relu_points) and relu_points > 0
+    assert results["disk_filler"]["score"] == pytest.approx(relu_points, abs=0.01) and \
+        relu_points > 0                      # the score is rounded to 2 places, the tests to 4
     for honest_relu in ("huge_notebook", "fork_to_the_limit"):
         doc = results[honest_relu]
-        assert doc["score"] <= relu_points + 1e-6 and \
-            doc["score"] == pytest.approx(points_of(doc, ["relu", "relu_backward"]))
+        assert doc["score"] <= relu_points + 0.01 and \
+            doc["score"] == pytest.approx(points_of(doc, ["relu", "relu_backward"]), abs=0.01)
 
     # The grader's own process stayed small whatever came back; workers stayed in their limits.
     for name, doc in results.items():
@@ -307,20 +348,21 @@ def test_without_the_sandbox_a_submission_still_cannot_forge_outlive_or_kill_the
     subs.mkdir()
     for name in ("forge_log", "survivor", "grader_killer"):
         (subs / f"{name}.py").write_text((HOSTILE / f"{name}.py").read_text())
+    (subs / "zeros_twin.py").write_text(ZEROS)
     seed_style_notebook(subs / "honest.ipynb")
     out = tmp_path / "grades"
     _, result = run_grader(*sorted(subs.iterdir()), "--out", out, "--jobs", "2", "--seed", "5",
                            "--call-timeout", "2", "--tests", HOSTILE_TESTS, grading.TRUST)
     assert "NO SANDBOX" in result.stdout and "WARNING" in result.stderr
     results = {name: load_results(out, name) for name in
-               ("forge_log", "survivor", "grader_killer", "honest")}
+               ("forge_log", "survivor", "grader_killer", "honest", "zeros_twin")}
     honest = results["honest"]
     assert honest["score"] == pytest.approx(honest["max_score"]) and honest["score"] > 0
-    assert value_points(results["forge_log"]) == []
+    no_more_than_zeros(results)
     assert all(t["status"] != "passed" for t in results["forge_log"]["tests"]
                if t["extra_data"]["output"] == "out" and "relu_is" in t["name"])
     for name, doc in results.items():
-        assert "runs as its own user" in doc["output"], name
+        assert "runs as its own user" in doc["output"] or os.geteuid() != 0, name
     written = digest(out)
     time.sleep(3)                      # the survivor rewrites every 0.2 s while it lives
     assert digest(out) == written
