@@ -173,11 +173,30 @@ def test_children_cannot_keep_the_grader_waiting(remote):
     impl = remote(HOSTILE / "spawn_processes.py", timeout_per_call=10)
     started = time.monotonic()
     assert impl.relu(np.array([-1.0, 3.0]))[0].tolist() == [0.0, 3.0]
+    uid, token = impl.worker.uid, impl.worker.token
+    spawned = [pid for pid in sleepers() if of_worker(pid, uid, token)]
+    assert spawned                     # it did leave children behind, in and out of its session
     impl.close()
     assert time.monotonic() - started < 20
-    time.sleep(0.5)    # the PID namespace (or, without bwrap, the worker's token) ended them
-    left = subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True, text=True)
-    assert left.stdout.split() == []
+    time.sleep(0.5)    # the PID namespace, its cgroup, its user (or token) ended them
+    assert [pid for pid in sleepers() if of_worker(pid, uid, token)] == []
+
+
+def sleepers():
+    found = subprocess.run(["pgrep", "-f", "^sleep 600$"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def of_worker(pid, uid, token):
+    """Whether process `pid` belongs to the worker with this user id (or, without one, token):
+    other sessions on a shared machine may have a `sleep 600` of their own."""
+    if uid is not None:
+        return any(uid in ids for p, ids in sandbox._process_uids() if p == pid)
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"CNNSPEC_WORKER={token}".encode() in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 @needs_bwrap
