@@ -39,20 +39,21 @@ SUITE = "cnnspec.spec_tests"
 SIMPLE = (int, float, complex, str, bytes, bool, type(None))
 
 
-def check(what=None, api="contract", *, seed=0, timeout=CALL_TIMEOUT, run_timeout=RUN_TIMEOUT,
-          isolate=True, show=True):
+def check(what=None, api="contract", *, namespace=None, seed=0, timeout=CALL_TIMEOUT,
+          run_timeout=RUN_TIMEOUT, isolate=True, show=True):
     """Run the conformance suite on this session's functions and print one line per function.
 
     what: None (the caller's globals), a namespace dict (`globals()`), or the name of one
         function to check (the contract's name, or the API's own: "conv_backward_naive").
     api: "contract" (SPEC.md's names), "cs231n", or the path of an adapter file (.toml).
+    namespace: where the functions are (default: the caller's globals), e.g. vars(my_module).
     seed: 0 for the documented inputs, any other number for fresh hidden ones.
     timeout: seconds one call of your code may take before it is stopped.
     isolate: run your code in cnnspec's sandboxed worker (the default; False runs it in the
         suite's process, which a crash or an endless loop ends, within run_timeout).
     Returns a CheckResult ({function: status}); show=False prints nothing.
     """
-    namespace, only = None, None
+    only = None
     if isinstance(what, dict):
         namespace = what
     elif isinstance(what, str):
