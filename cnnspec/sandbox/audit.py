@@ -85,14 +85,15 @@ def _search(deadline):
             found.append("the search of the filesystem did not finish in time")
             break
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
-        for name in dirs:                  # an installed copy of the package, by its name
+        for name in dirs:      # an installed copy of the package (another version), by its parts
             path = os.path.join(root, name)
             if name.lower().startswith("cnnspec") and not os.path.islink(path):
                 try:
-                    if os.listdir(path):
-                        found.append(f"found a folder {{path}} with files in it")
+                    parts = {{"reference", "spec_tests", "golden"}} & set(os.listdir(path))
                 except OSError:
-                    pass
+                    parts = set()
+                if parts:
+                    found.append(f"found a copy of cnnspec at {{path}} (with {{sorted(parts)}})")
         for name in files:
             path = os.path.join(root, name)
             try:
