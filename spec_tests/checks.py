@@ -82,8 +82,9 @@ def in_numpy(error):
 class Judge:
     """The verdict of one test (see the module's docstring); made by the `judge` fixture."""
 
-    def __init__(self, impl, function, output, category, clauses):
+    def __init__(self, impl, function, output, category, clauses, isolated=False):
         self.impl, self.function, self.output, self.category = impl, function, output, category
+        self.isolated = isolated
         self.clauses = list(clauses)
         self.recipe, self.lines, self.check_line = None, [], None
         self.mutations = []        # (function, argument, before, after) of every call
@@ -114,6 +115,13 @@ class Judge:
         __tracebackhide__ = True
         lines = [message] + [f"  Likely cause: {h}" for h in hints] + [self._repro()]
         fail("\n".join(lines))
+
+    def in_process_only(self, why):
+        """Skip (for every implementation alike: no points either way) a test that needs the
+        implementation's arrays in this very process: under --isolate they cross a process
+        boundary as copies, so memory sharing and buffer reuse cannot be seen."""
+        if self.isolated:
+            pytest.skip(f"not judged under --isolate: {why}")
 
     # -- calling the implementation ----------------------------------------------------------
 

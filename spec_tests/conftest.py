@@ -63,7 +63,8 @@ def judge(request, impl):
     m = meta(request.node)
     if m is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses `judge` without a spec marker")
-    return Judge(impl, m["function"], m["output"], m["category"], m["clauses"])
+    return Judge(impl, m["function"], m["output"], m["category"], m["clauses"],
+                 isolated=request.config.getoption("isolate"))
 
 
 # -- API profiles (--api): cnnspec/profiles ------------------------------------------------------

@@ -175,6 +175,7 @@ def test_conv2d_out_survives_a_second_call(judge, seed):
     judge.reproduce(first.recipe + "; " + again,
                     [FORWARD, "again = impl.conv2d(second.X, second.W, second.b, "
                               "**second.kwargs)"], check_line("out"))
+    judge.in_process_only("a buffer reused between calls shows only in the worker's memory")
     out, _ = forward(judge, first)
     forward(judge, second)
     expected, tol = expected_out(first)
@@ -215,6 +216,7 @@ def test_conv2d_out_shares_no_memory_with_its_inputs(judge, seed):
     case = make("1x1", seed)
     X, W, b = case.arrays["X"].copy(), case.arrays["W"].copy(), case.arrays["b"].copy()
     judge.reproduce(case.recipe, [FORWARD, "print(np.shares_memory(out, case.X))"])
+    judge.in_process_only("memory sharing shows only in the worker's memory")
     # No private copies here, so that sharing with the caller's own arrays shows.
     out = judge.returned(judge.call("conv2d", X, W, b, copies=False, **case.kwargs), "conv2d",
                          "out")
@@ -321,6 +323,7 @@ def test_conv2d_backward_takes_the_forward_output_as_dout(judge, seed, output):
     """Feeding a returned array back in (dout = out) must work like any other dout."""
     case = make("basic", seed)
     judge.reproduce(case.recipe, [FORWARD, "dX, dW, db = impl.conv2d_backward(out, cache)"])
+    judge.in_process_only("out and the cache share memory only in the worker")
     out, cache = forward(judge, case)
     if not (isinstance(out, np.ndarray) and out.shape == case.dout.shape
             and np.isfinite(out).all() and np.ptp(out) > 0):
@@ -371,6 +374,7 @@ def test_conv2d_backward_modifies_neither_dout_nor_the_forward_output(judge, set
 def test_conv2d_backward_outputs_share_no_memory(judge, seed, output):
     case = make("1x1", seed)
     judge.reproduce(case.recipe, [FORWARD, BACKWARD])
+    judge.in_process_only("memory sharing shows only in the worker's memory")
     out, cache = forward(judge, case)
     dout = case.dout.copy()
     result = judge.call("conv2d_backward", dout, cache, copies=False)   # sharing must show

@@ -213,6 +213,7 @@ def test_fully_connected_forward_Z_shares_no_memory_with_its_inputs(judge, seed,
     X, W, b = case.copies("X", "W", "b")
     judge.reproduce(case.recipe, [FORWARD, "print(np.shares_memory(Z, case.X), "
                                            "np.shares_memory(Z, case.b))"])
+    judge.in_process_only("memory sharing shows only in the worker's memory")
     # No private copies here, so that sharing with the caller's own arrays shows.
     Z = judge.returned(judge.call("fully_connected_forward", X, W, b, copies=False),
                        "fully_connected_forward", "Z")
@@ -333,7 +334,8 @@ def test_fully_connected_backward_for_dZ_in_any_memory_layout(judge, seed, kind,
 @pytest.mark.parametrize("kind", LAYOUTS[1:])
 def test_fully_connected_backward_after_a_forward_on_any_memory_layout(judge, seed, kind, output):
     """The cache may hold the forward's inputs as they came (GEN-6): in any layout. Not judged
-    (skipped) when the forward's own Z is wrong for that layout: its tests say so."""
+    (a failure that says so, never a free pass) when the forward's own Z is wrong for that
+    layout: its tests say why."""
     case = make("wide", seed)
     judge.reproduce(case.recipe, [
         "from cnnspec.spec_tests.cases import layout",
@@ -343,8 +345,8 @@ def test_fully_connected_backward_after_a_forward_on_any_memory_layout(judge, se
     want, tol = expected_Z(case)
     if not (isinstance(Z, np.ndarray) and Z.shape == want.shape and Z.dtype.kind == "f"
             and bool((np.abs(Z - want) <= tol).all())):
-        pytest.skip(f"not judged: fully_connected_forward's Z is wrong for inputs in the {kind!r} "
-                    f"layout (see its layout test)")
+        judge.fail(f"not judged: fully_connected_forward's Z is wrong for inputs in the "
+                   f"{kind!r} layout (see its layout test)")
     expected, tol = expected_grads(case)[output]
     judge.values(backward(judge, case, cache)[output], expected, tol, case=case.arrays,
                  how=f" after a forward pass on inputs in the {kind!r} memory layout")
@@ -406,6 +408,7 @@ def test_fully_connected_backward_outputs_share_no_memory(judge, seed, name, out
     case = make(name, seed)
     judge.reproduce(case.recipe, [FORWARD, BACKWARD])
     X, W, b, dZ = case.copies("X", "W", "b", "dZ")
+    judge.in_process_only("memory sharing shows only in the worker's memory")
     # No private copies, so that sharing with the caller's own arrays shows.
     result = judge.call("fully_connected_forward", X, W, b, copies=False)
     Z, cache = (judge.returned(result, "fully_connected_forward", o) for o in ("Z", "cache"))
