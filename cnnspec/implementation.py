@@ -79,12 +79,29 @@ def _import_file(path, package=False):
 
 
 def _import_notebook(path):
-    from .notebook import notebook_to_source
-    source, notes = notebook_to_source(path)
+    """(module, notes): the notebook's kept statements run in a fresh module; notes are the
+    report's summary line, its stubbed and dropped statements, then what raised at load."""
+    from .notebook import load_notes, read_notebook
+    source, report = read_notebook(path)
+    notes = [report.summary()] + report.lines()
     module = type(sys)(f"cnnspec_notebook_{next(_counter)}")
     module.__file__ = str(path)
     exec(compile(source, str(path), "exec"), module.__dict__)  # in-process: the user's own code
-    return module, notes
+    return module, notes + load_notes(module)
+
+
+def notebook_report(spec):
+    """For a notebook: lines saying what its loader keeps, stubs and drops (read, not run);
+    [] for anything else or a notebook that cannot be read (loading it says why)."""
+    path = Path(os.path.expanduser(str(spec or "")))
+    if path.suffix != ".ipynb" or not path.is_file():
+        return []
+    from .notebook import read_notebook
+    try:
+        report = read_notebook(path)[1]
+    except ValueError:
+        return []
+    return [f"cnnspec: notebook {report.summary()}"] + [f"  {line}" for line in report.lines()]
 
 
 def load_implementation(spec=None):

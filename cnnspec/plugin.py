@@ -141,8 +141,10 @@ def pytest_collection_finish(session):
 def pytest_report_header(config):
     from .implementation import describe
     mode = "in a sandboxed worker" if config.getoption("isolate") else "in this process"
-    return [f"cnnspec: implementation under test: {describe(config.getoption('impl'))} ({mode}); "
-            f"input seed offset {config.getoption('seed')}"]
+    header = [f"cnnspec: implementation under test: {describe(config.getoption('impl'))} "
+              f"({mode}); input seed offset {config.getoption('seed')}"]
+    from .implementation import notebook_report     # isolated: the worker's notes, in the log
+    return header + ([] if config.getoption("isolate") else notebook_report(config.getoption("impl")))
 
 
 def _unwrap(error):

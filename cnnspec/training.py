@@ -285,6 +285,8 @@ def run(args):
     if impl.load_error:
         print(f"error: {impl.name} failed to load:\n{impl.load_error}", file=sys.stderr)
         return 1
+    for note in impl.notes:     # a notebook: what was kept, stubbed and dropped, what raised
+        print(f"notebook: {note}" if note is impl.notes[0] else f"  {note}")
     try:
         data = load_mnist(args.data)
     except MnistError as error:

@@ -366,9 +366,9 @@ def summary_text(name, submission, scored, rubric, seed, problem, notes, isolati
         lines += ["", f"LOAD PROBLEM: {problem}"]
     if limit:
         lines += ["", f"LIMIT: {limit}"]
-    if notes:
-        lines += ["", f"From the notebook only imports, definitions and constants were kept; "
-                      f"dropped {len(notes)}:"] + [f"  - {n}" for n in notes[:50]]
+    if notes:   # a notebook: its loader's summary line, then what it stubbed, dropped, or raised
+        lines += ["", f"Notebook {notes[0]} (what was kept ran; nothing else did):"] + \
+                 [f"  - {n}" for n in notes[1:51]]
     lines += ["", "Points per function:"]
     for function, (got, of) in by_function(scored, rubric).items():
         failed = sum(1 for t in scored if t.get("function") == function and t["status"] != "passed")

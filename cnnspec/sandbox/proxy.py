@@ -135,13 +135,13 @@ class RemoteImplementation:
     def _notebook(self, path):
         """The notebook's definitions as a .py file (notebook.py), read under NotebookCaps."""
         import json
-        from ..notebook import notebook_to_source
+        from ..notebook import read_notebook
         try:
             cells = files.notebook_cells(path)
         except files.SubmissionRefused as error:
             self.load_error = str(error)
             return None
-        plain = Path(self._scratch.name) / "notebook.ipynb"     # sources only: no outputs
+        plain = Path(self._scratch.name) / path.name     # sources only: no outputs
         plain.write_text(json.dumps({
             "cells": [{"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
                        "execution_count": None} if kind == "code" else
@@ -149,7 +149,8 @@ class RemoteImplementation:
                       for kind, source in cells],
             "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
         try:
-            source, self.notes = notebook_to_source(plain)
+            source, report = read_notebook(plain)
+            self.notes = [report.summary()] + report.lines()
         except ValueError as error:
             self.load_error = str(error).replace(str(plain), str(path))
             return None
@@ -179,6 +180,9 @@ class RemoteImplementation:
             return
         if hello.get("ok") is True and isinstance(hello.get("functions"), list):
             self.functions = {f for f in hello["functions"] if f in CONTRACT}
+            notes = hello.get("notes")      # what raised while the notebook loaded
+            if isinstance(notes, list):
+                self.notes += [str(n)[:300] for n in notes[:50] if isinstance(n, str)]
         else:
             error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
             self.load_error = (f"{error.get('actual', 'error')}: {error.get('message', '')}\n"

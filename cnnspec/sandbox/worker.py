@@ -24,6 +24,7 @@ import numpy as np
 import protocol
 
 TRACEBACK_CHARS = 4000
+NOTES, NOTE_CHARS = 50, 300     # a notebook's load notes sent in the hello: at most these
 
 
 class CappedText(io.TextIOBase):
@@ -79,7 +80,8 @@ def main(argv=None):
         return
     functions = sorted(n for n in dir(module) if not n.startswith("_")
                        and callable(getattr(module, n, None)))
-    protocol.write_message(replies, {"ok": True, "functions": functions})
+    protocol.write_message(replies, {"ok": True, "functions": functions,
+                                     "notes": load_notes(module)})
     serve(module, requests, replies)
 
 
@@ -94,6 +96,18 @@ def load(path):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_notes(module):
+    """What a notebook's generated source recorded at load (a stubbed import that failed, a kept
+    statement that raised: notebook.py's _CnnspecNotebook.notes), as short strings; [] else."""
+    try:
+        notes = getattr(module, "_cnnspec", None).__dict__.get("notes")
+        if not isinstance(notes, list):
+            return []
+        return [str(note)[:NOTE_CHARS] for note in notes[:NOTES]]
+    except Exception:  # noqa: BLE001 - the submission's own objects may raise anything
+        return []
 
 
 def serve(module, requests, replies):
