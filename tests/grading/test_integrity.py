@@ -120,3 +120,11 @@ def test_short_functions_everyone_writes_alike_are_not_evidence():
     assert integrity.fingerprint(trivial) == {}
     found = integrity.check({"a": trivial, "b": trivial.replace("X", "Z")})
     assert found["pairs"] == [] and found["reference"] == {}
+
+
+def test_a_flag_names_at_most_three_partners():
+    subs = {f"s{i}": LOOPS.replace("X", f"X{i}") for i in range(6)}
+    found = integrity.check(subs)
+    assert len(found["pairs"]) == 15
+    assert found["flags"]["s0"].count("similar to") == 3
+    assert found["flags"]["s0"].endswith("and 2 more pair(s)")
