@@ -196,10 +196,14 @@ def plot_curves(history, path, title):
     ax_acc.plot(epochs, history["test_accuracy"], "s-", label="test")
     for x, acc in zip(epochs, history["test_accuracy"]):
         if x == epochs[-1]:
-            ax_acc.annotate(f"{acc:.2f}%", (x, acc), textcoords="offset points", xytext=(-10, -14))
+            ax_acc.annotate(f"{acc:.2f}%", (x, acc), textcoords="offset points", xytext=(4, -14),
+                            ha="right")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     ax_acc.legend()
-    for ax in (ax_loss, ax_acc):
+    from matplotlib.ticker import MaxNLocator
+    for ax in (ax_loss, ax_acc):    # whole epochs from 0, read right for one epoch or fifty
+        ax.set_xlim(0, len(epochs) + max(0.15, 0.03 * len(epochs)))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
