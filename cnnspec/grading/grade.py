@@ -21,6 +21,7 @@ Exits 0 when grading finished, whatever the students scored; 2 when it refused t
 """
 import argparse
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="folder for the results and the report")
     parser.add_argument("--rubric", help="TOML file laid over the default rubric (cnnspec/grading/rubric.toml)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh one)")
+    parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh "
+                        "one; with --resume, the seed of the run in --out)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip submissions already graded in --out with the same seed, rubric, "
+                             "test selection and submission content (after Ctrl-C, say)")
     parser.add_argument("--call-timeout", type=float, default=CALL_TIMEOUT,
                         help=f"seconds one call of a student's function may take (default {CALL_TIMEOUT:g})")
     parser.add_argument("--submission-timeout", type=float, default=600.0,
@@ -91,10 +96,12 @@ def main(argv=None):
 def run(args):
     """Grade every submission named in `args` (from add_arguments); 0 when grading finished,
     2 when it refused to start (the reason is printed)."""
+    out = Path(args.out).resolve()
+    if args.seed is None and getattr(args, "resume", False):
+        args.seed = _previous_run(out).get("seed")
     if args.seed is None:
         args.seed = secrets.randbelow(2**31 - 2) + 1    # 0 would be the documented inputs
     rubric = load_rubric(args.rubric)
-    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     hide = [str(out)] + sorted({str(Path(s).absolute().parent) for s in args.submissions})
     try:
@@ -102,20 +109,159 @@ def run(args):
     except Refused as error:
         print(f"cnnspec grade: refusing to grade: {error}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        print("cnnspec grade: interrupted before grading began", file=sys.stderr, flush=True)
+        return 130
     for warning in warnings:
         print(f"cnnspec grade: WARNING: {warning}", file=sys.stderr, flush=True)
     print(f"cnnspec grade: {len(args.submissions)} submission(s), seed {args.seed}; "
           f"{isolation}", flush=True)
 
-    started = time.monotonic()
-    jobs = list(zip(args.submissions, unique_names(args.submissions)))
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        graded = list(pool.map(lambda job: grade_safely(*job, out, args, rubric, hide), jobs))
+    _write_json(out / RUN_STATE, {"seed": args.seed, "rubric": rubric_digest(rubric)})
+    graded, interrupted, seconds = grade_all(args, out, rubric, hide)
     grading_report.write(graded, rubric, out, seed=args.seed,
                          isolation="; ".join([isolation] + warnings))
-    print(f"graded {len(graded)} submission(s) in {time.monotonic() - started:.1f} s: "
-          f"{out / 'summary.csv'}, {out / 'report.md'}", flush=True)
+    where = f"{out / 'summary.csv'}, {out / 'report.md'}"
+    if interrupted:
+        print(f"cnnspec grade: interrupted: graded {len(graded)} of {len(args.submissions)} "
+              f"submission(s) in {seconds:.1f} s: {where}; to grade the rest, run the same "
+              f"command with --resume", file=sys.stderr, flush=True)
+        return 130
+    print(f"graded {len(graded)} submission(s) in {seconds:.1f} s: {where}", flush=True)
     return 0
+
+
+RUN_STATE = "run.json"      # OUT/run.json: the seed and rubric of the last run there
+RECORD = "graded.json"      # OUT/<name>/graded.json: what --resume reuses
+
+
+class Interrupted(Exception):
+    """Grading was stopped (Ctrl-C) while this submission was being graded."""
+
+
+_STOP = threading.Event()       # set on Ctrl-C: no new grading starts, running ones are killed
+_RUNNING, _RUNNING_LOCK = set(), threading.Lock()
+
+
+def grade_all(args, out, rubric, hide):
+    """(records of the submissions graded, in the order given; whether Ctrl-C stopped the run;
+    seconds). One line per finished submission: its name, score, seconds and the time left.
+    Ctrl-C kills the running submissions' processes and returns what was graded until then."""
+    _STOP.clear()
+    started = time.monotonic()
+    main = threading.current_thread() is threading.main_thread()
+    terminate = signal.signal(signal.SIGTERM, _interrupt) if main else None   # kill: as Ctrl-C
+    jobs = list(zip(args.submissions, submission_names(args.submissions)))
+    records, interrupted = {}, False
+    pool = ThreadPoolExecutor(max(1, args.jobs))
+    futures = {pool.submit(grade_or_reuse, submission, name, out, args, rubric, hide): i
+               for i, (submission, name) in enumerate(jobs)}
+    try:
+        for future in as_completed(futures):
+            try:
+                record, reused = future.result()
+            except Interrupted:
+                continue
+            records[futures[future]] = record
+            print(progress_line(record, reused, len(records), len(jobs),
+                                time.monotonic() - started), flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C waits too
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            print("\ncnnspec grade: Ctrl-C: stopping the running submissions...", file=sys.stderr,
+                  flush=True)
+            _STOP.set()
+            for future in futures:
+                future.cancel()
+            with _RUNNING_LOCK:
+                running = list(_RUNNING)
+            for run in running:
+                run.stop()
+            pool.shutdown(wait=True)
+            for future, i in futures.items():   # finished between the Ctrl-C and the stop
+                if future.done() and not future.cancelled() and i not in records \
+                        and future.exception() is None:
+                    records[i] = future.result()[0]
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    else:
+        pool.shutdown(wait=True)
+    if main:
+        signal.signal(signal.SIGTERM, terminate)
+    return [records[i] for i in sorted(records)], interrupted, time.monotonic() - started
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def progress_line(record, reused, done, total, elapsed):
+    """`[3/30] alice: 87.50 / 100.00 in 41.2 s; about 12 min left` (from the pace so far)."""
+    got = sum(t["score"] for t in record["scored"])
+    top = sum(t["max_score"] for t in record["scored"])
+    how = "already graded (--resume)" if reused else f"in {record['seconds']:.1f} s"
+    left = elapsed / done * (total - done)
+    eta = "done" if done == total else (f"about {left / 60:.0f} min left" if left >= 90 else
+                                        f"about {left:.0f} s left")
+    problem = "; LOAD PROBLEM" if record.get("problem") else ""
+    return f"[{done}/{total}] {record['name']}: {got:.2f} / {top:.2f} {how}{problem}; {eta}"
+
+
+def grade_or_reuse(submission, name, out, args, rubric, hide=()):
+    """(record, reused): the record of an earlier grading in `out` when --resume and it was made
+    with the same seed, rubric, tests and submission content; else grade_safely's, saved."""
+    if _STOP.is_set():
+        raise Interrupted(submission)
+    key = {"seed": args.seed, "rubric": rubric_digest(rubric), "tests": args.tests,
+           "content": content_digest(submission)}
+    saved = out / name / RECORD
+    if getattr(args, "resume", False):
+        try:
+            previous = json.loads(saved.read_text())
+            if previous.get("key") == key and isinstance(previous.get("record"), dict):
+                return previous["record"], True
+        except (OSError, ValueError):
+            pass
+    record = grade_safely(submission, name, out, args, rubric, hide)
+    if _STOP.is_set() and record.get("stopped"):
+        raise Interrupted(submission)
+    record.pop("stopped", None)
+    _write_json(saved, {"key": key, "record": record})
+    return record, False
+
+
+def _previous_run(out):
+    try:
+        state = json.loads((out / RUN_STATE).read_text())
+        return state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def rubric_digest(rubric):
+    """A short fingerprint of the rubric as graded (default and overrides merged)."""
+    text = json.dumps(rubric, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def content_digest(submission, limit=64 * 2**20):
+    """A fingerprint of a submission's files (names and bytes, up to `limit` bytes in all), so
+    --resume regrades a submission that changed; "" when it cannot be read."""
+    path = Path(submission)
+    digest, budget = hashlib.sha256(), limit
+    try:
+        files = [path] if not path.is_dir() else sorted(
+            p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        for file in files[:1000]:
+            data = file.read_bytes()[:max(budget, 0)]
+            budget -= len(data)
+            digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+            digest.update(hashlib.sha256(data).digest())
+    except OSError:
+        return ""
+    return digest.hexdigest()[:16]
 
 
 def preflight(args, hide):
@@ -160,6 +306,18 @@ def _reachable_python():
     return _reachable(sys.executable)
 
 
+def submission_names(submissions):
+    """The student of each submission, as a folder name: a file's name without suffix, or, for a
+    file name several submissions share (`alice/hw3.ipynb`, `bob/hw3.ipynb`), the folder above
+    it (alice, bob); a folder's own name. Made safe for a folder name and unique."""
+    paths = [Path(os.path.abspath(s)) for s in submissions]
+    stems = [p.stem if p.suffix in (".py", ".ipynb") else p.name for p in paths]
+    shared = {stem for stem in stems if stems.count(stem) > 1}
+    bases = [p.parent.name if stem in shared and p.suffix in (".py", ".ipynb") and p.parent.name
+             else stem for p, stem in zip(paths, stems)]
+    return unique_names(bases)
+
+
 def unique_names(submissions):
     """A folder name per submission: its file or folder name without suffix, made unique."""
     names, seen = [], {}
@@ -172,11 +330,32 @@ def unique_names(submissions):
     return names
 
 
+def single_file(folder):
+    """The one notebook or one .py module in a folder that is not a package, so that a student's
+    folder holding just hw3.ipynb is graded as hw3.ipynb; otherwise `folder` itself (a package,
+    a file), or SubmissionRefused saying what the folder holds."""
+    path = Path(folder)
+    if not path.is_dir() or path.is_symlink() or (path / "__init__.py").exists():
+        return path
+    found = sorted(p for p in path.iterdir() if p.suffix in (".ipynb", ".py")
+                   and not p.name.startswith(".") and not p.is_dir())
+    notebooks = [p for p in found if p.suffix == ".ipynb"]
+    modules = [p for p in found if p.suffix == ".py"]
+    if len(notebooks) == 1 and not modules or len(modules) == 1 and not notebooks:
+        return found[0]
+    raise SubmissionRefused(
+        f"{folder} is a folder without __init__.py holding {len(notebooks)} notebook(s) and "
+        f"{len(modules)} .py file(s): hand in one notebook, one .py module, or a package "
+        "(a folder with __init__.py)")
+
+
 def grade_safely(submission, name, out, args, rubric, hide=()):
     """grade() that always leaves a results.json, even if the grader itself trips before it has
     the submission's results (after that, nothing replaces real results with a placeholder)."""
     try:
         return grade(submission, name, out, args, rubric, hide)
+    except Interrupted:
+        return {"stopped": True}
     except Exception as error:  # noqa: BLE001 - one broken submission must not stop the class
         message = f"The grader could not grade {submission}: {error!r}"
         return _unrun(submission, name, out, rubric, message)
@@ -196,7 +375,7 @@ def grade(submission, name, out, args, rubric, hide=()):
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)         # a worker without bubblewrap must not read it either
     try:
-        path = judge_link(submission, forbidden=[*project_folders(), out])
+        path = judge_link(single_file(submission), forbidden=[*project_folders(), out])
     except SubmissionRefused as error:
         return _unrun(submission, name, out, rubric, str(error))
     log = folder / "tests.jsonl"
@@ -215,6 +394,8 @@ def grade(submission, name, out, args, rubric, hide=()):
         command += ["-k", args.tests]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSPEC_")}
     run = _Run(args)
+    if _STOP.is_set():
+        raise Interrupted(submission)
     cwd = Path(tempfile.mkdtemp(prefix="cnnspec-grade-"))
     try:
         os.chmod(cwd, 0o755)        # a worker running as its own user must reach its folder
@@ -226,6 +407,8 @@ def grade(submission, name, out, args, rubric, hide=()):
         cleanup_problem = _remove(cwd)
         run.release()
 
+    if run.stopped:
+        raise Interrupted(submission)
     tests, results, implementation = read_log(log)
     problem = implementation.get("load_error")
     if not tests:
@@ -258,7 +441,7 @@ class _Run:
 
     def __init__(self, args):
         self.args, self.group, self.process = args, None, None
-        self.timed_out = self.oom = False
+        self.timed_out = self.oom = self.stopped = False
         self.returncode, self.seconds, self.resources = None, 0.0, {}
 
     def start(self, command, cwd, env, console):
@@ -280,6 +463,20 @@ class _Run:
                                         stdout=console, stderr=subprocess.STDOUT,
                                         start_new_session=True,
                                         preexec_fn=lambda: _enter(join, address_space))
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+        if _STOP.is_set():          # Ctrl-C came while it was starting
+            self.stop()
+
+    def stop(self):
+        """Kill the grading process and its workers now (Ctrl-C); wait_and_end then returns."""
+        self.stopped = True
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.group is not None:
+            self.group.kill()
 
     def wait_and_end(self):
         try:
@@ -310,6 +507,8 @@ class _Run:
         self.resources["seconds"] = round(self.seconds, 1)
 
     def release(self):
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         if self.group is not None:
             try:
                 self.group.remove()
