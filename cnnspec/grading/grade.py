@@ -50,6 +50,7 @@ NOT_GRADED = [SPEC_TESTS / "test_golden.py"]   # stored answers never decide a g
 GRADER_MEMORY_MB = 3072     # one submission's grading process (pytest, the oracles, its replies)
 GRADER_PROCESSES = 256      # processes and threads of that grading process
 TRUST = "--no-sandbox-i-trust-these-submissions"
+LOAD_FAILED = "not run: the submission failed to load (see LOAD PROBLEM at the top)"
 
 
 class Refused(Exception):
@@ -411,6 +412,9 @@ def grade(submission, name, out, args, rubric, hide=()):
         raise Interrupted(submission)
     tests, results, implementation = read_log(log)
     problem = implementation.get("load_error")
+    if problem:     # said once, in the summary, not again with every test
+        results = {nodeid: dict(r, message=LOAD_FAILED) if str(r.get("message", "")).startswith(
+            "LoadFailed") else r for nodeid, r in results.items()}
     if not tests:
         tail = (folder / "pytest.txt").read_text(errors="replace")[-2000:]
         problem = problem or f"the test run collected no tests (exit {run.returncode}):\n{tail}"

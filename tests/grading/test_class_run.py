@@ -137,3 +137,16 @@ def test_ctrl_c_stops_cleanly_and_writes_the_summary_of_what_was_graded(tmp_path
     assert left.stdout.strip() == "", left.stdout
     assert not (out / "bob" / "graded.json").exists()
     assert (out / "alice" / "graded.json").exists()
+
+
+@pytest.mark.slow
+def test_a_submission_that_cannot_load_is_reported_once(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import numpy as np\nraise RuntimeError('boom at import')\n")
+    out = tmp_path / "grades"
+    run_grader(bad, "--out", out, "--tests", "relu", "--seed", "3", *SANDBOX)
+    doc = json.loads((out / "bad" / "results.json").read_text())
+    assert doc["score"] == 0 and "LOAD PROBLEM: RuntimeError: boom at import" in doc["output"]
+    assert doc["tests"] and all(t["output"] == "not run: the submission failed to load (see "
+                                "LOAD PROBLEM at the top)" for t in doc["tests"])
+    assert "boom" not in json.dumps(doc["tests"])
