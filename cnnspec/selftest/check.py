@@ -94,13 +94,15 @@ def run_suite(impl, folder, args):
             str(error.stdout or "")[-TAIL:]
     tests, outcomes = read_log(log)
     status = "ok" if code in (0, 1) and tests else f"pytest exit code {code}"
-    failed = [nodeid for nodeid, outcome in outcomes.items() if outcome == "failed"]
+    failed = {nodeid: message for nodeid, (outcome, message) in outcomes.items()
+              if outcome == "failed"}
     return dict(status=status, seconds=time.perf_counter() - start, tests=tests,
                 failed=failed, tail=tail)
 
 
 def read_log(path):
-    """({nodeid: {function, output, category, clauses}}, {nodeid: outcome}) from a --cnnspec-log."""
+    """({nodeid: {function, output, category, clauses}}, {nodeid: (outcome, message)}) from a
+    --cnnspec-log."""
     tests, outcomes = {}, {}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -111,13 +113,15 @@ def read_log(path):
         if record.get("kind") == "collected":
             tests.update({t["nodeid"]: t for t in record["tests"]})
         elif record.get("kind") == "result":
-            outcomes[record["nodeid"]] = record["outcome"]
+            outcomes[record["nodeid"]] = (record["outcome"], record.get("message", ""))
     return tests, outcomes
 
 
 def _meta(run, nodeid):
-    """A failed test's marker; an update named "new_params.W1" is the output "W1"."""
-    meta = dict(run["tests"].get(nodeid, {"function": None, "output": None}), nodeid=nodeid)
+    """A failed test's marker and the first line of its message; an update named
+    "new_params.W1" is the output "W1"."""
+    meta = dict(run["tests"].get(nodeid, {"function": None, "output": None}), nodeid=nodeid,
+                message=(run["failed"][nodeid].strip().splitlines() or [""])[0][:160])
     if str(meta["output"]).startswith("new_params."):
         meta["output"] = meta["output"].split(".", 1)[1]
     return meta
@@ -136,14 +140,14 @@ def judge(mutant, run):
         verdict = "COLLATERAL" if wrong else "CAUGHT" if own else "MISSED"
     groups = {}
     for f in failures:
-        key = (f["function"], f["output"])
-        groups.setdefault(key, [0, False])
-        groups[key][0] += 1
-        groups[key][1] |= f in wrong
+        cell = groups.setdefault(f"{f['function']}.{f['output']}", [0, 0, 0])
+        cell[0] += 1
+        if f in wrong:
+            cell[1 if f["message"].startswith("not judged") else 2] += 1
     return dict(name=mutant.name, function=mutant.function, outputs=list(mutant.judged_outputs),
                 bug_class=mutant.bug_class, verdict=verdict, caught_by_own=bool(own),
-                caught_by=[f["nodeid"] for f in own], collateral=[f["nodeid"] for f in wrong],
-                groups={f"{k[0]}.{k[1]}": v for k, v in groups.items()},
+                caught_by=[f["nodeid"] for f in own],
+                collateral=[f"{f['nodeid']}: {f['message']}" for f in wrong], groups=groups,
                 failed=len(failures), tests=len(run["tests"]), seconds=round(run["seconds"], 1),
                 status=run["status"], tail=run["tail"] if verdict == "ERROR" else "")
 
@@ -165,7 +169,8 @@ def _column_order(key):
 
 def matrix(results):
     """Mutants as rows, the (function, output) groups that failed as numbered columns; a cell is
-    the number of failed tests, marked ! where they are collateral."""
+    the number of failed tests, marked ! where some are collateral, n where the collateral ones
+    all say "not judged" (a backward test after a wrong forward, say)."""
     columns = sorted({g for r in results for g in r["groups"]}, key=_column_order)
     legend = [f"{k + 1:>3} {SHORT.get(c.partition('.')[0], c.partition('.')[0])}."
               f"{c.partition('.')[2]}" for k, c in enumerate(columns)]
@@ -177,8 +182,9 @@ def matrix(results):
     for r in results:
         cells = []
         for c in columns:
-            count, wrong = r["groups"].get(c, (0, False))
-            cells.append(f"{str(count) + ('!' if wrong else '') if count else '.':>4}")
+            count, not_judged, wrong = r["groups"].get(c, (0, 0, 0))
+            mark = "!" if wrong else "n" if not_judged else ""
+            cells.append(f"{f'{count}{mark}' if count else '.':>4}")
         lines.append(f"{r['name']:{width}}  {r['verdict']:10} " + "".join(cells))
     return "\n".join(lines)
 
@@ -192,10 +198,10 @@ def report(results, reference, independent, seconds, jobs, cpu):
                  f"; {own} failed at least one test of their own function and output")
     for r in results:
         if r["verdict"] == "COLLATERAL":
-            more = len(r["collateral"]) - 6
+            more = len(r["collateral"]) - 4
             lines.append(f"  {r['name']} ({r['function']}: {', '.join(r['outputs'])}) also "
-                         f"failed: {', '.join(r['collateral'][:6])}"
-                         + (f" (+{more} more)" if more > 0 else ""))
+                         f"failed:" + "".join(f"\n      {c}" for c in r["collateral"][:4])
+                         + (f"\n      (+{more} more)" if more > 0 else ""))
         elif r["verdict"] == "ERROR":
             lines.append(f"  {r['name']}: {r['status']}\n{r['tail'][-1500:]}")
     ok = all(r["verdict"] == "CAUGHT" for r in results)
@@ -218,7 +224,7 @@ def report(results, reference, independent, seconds, jobs, cpu):
         lines.append(f"the independent implementation {'passes' if passed else 'FAILS'} the whole "
                      f"suite ({len(independent['tests'])} tests, {independent['seconds']:.0f} s)")
         if not passed:
-            failed = ", ".join(independent["failed"][:10]) or independent["status"]
+            failed = ", ".join(sorted(independent["failed"])[:10]) or independent["status"]
             lines.append(f"  failed: {failed}")
             lines.append(independent["tail"][-1500:])
     lines.append(f"total {seconds:.0f} s with --jobs {jobs}; the runs of the suite used "
@@ -233,8 +239,8 @@ def _children_cpu():
 
 
 def _brief(run):
-    return None if run is None else {k: run[k] for k in ("status", "seconds", "failed")} | {
-        "tests": len(run["tests"])}
+    return None if run is None else {"status": run["status"], "seconds": round(run["seconds"], 1),
+                                     "failed": sorted(run["failed"]), "tests": len(run["tests"])}
 
 
 def select(args):

@@ -734,7 +734,7 @@ MUTANTS = [
            {"relu": [(_RELU_RETURN, "out = np.maximum(X, 0)\nreturn out, (out, X.dtype)")],
             "relu_backward": [("(positive, dtype) = cache",
                                "(positive, dtype) = cache\npositive[positive > 0] = 1")]},
-           outputs=("inputs",), bug_class="state"),
+           outputs=("inputs", "dX"), bug_class="state"),
 
     # -- fully_connected_forward ------------------------------------------------------------------
     Mutant("fc_float64_promotion", "fully_connected_forward",
@@ -767,8 +767,7 @@ MUTANTS = [
     Mutant("fc_backward_dX_no_transpose", "fully_connected_backward",
            "dX is computed as dZ @ W without the transpose: wrong for a square W, and the whole "
            "call fails for any other.",
-           {"fully_connected_backward": [("(W @ dZ.T).T", "dZ @ W")]},
-           outputs=("dX", "dW", "db")),
+           {"fully_connected_backward": [("(W @ dZ.T).T", "dZ @ W")]}),
     Mutant("fc_backward_db_mean", "fully_connected_backward",
            "db is averaged over the batch instead of summed.",
            {"fully_connected_backward": [("dZ.sum(axis=0)", "dZ.mean(axis=0)")]},
@@ -809,7 +808,7 @@ MUTANTS = [
            "logits overflow to inf and NaN.",
            {"softmax_cross_entropy_loss": [("shifted = Z - Z.max(axis=1, keepdims=True)",
                                             "shifted = Z")]},
-           outputs=("loss", "dZ")),
+           outputs=("loss", "dZ", "call")),
     Mutant("loss_summed", "softmax_cross_entropy_loss",
            "The loss is summed over the batch instead of averaged (off by a factor N).",
            {"softmax_cross_entropy_loss": [("log_probs[rows, y].mean(dtype=np.float64)",
@@ -849,7 +848,7 @@ MUTANTS = [
            {"softmax_cross_entropy_loss": [
                ("log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
                 "log_probs = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))")]},
-           outputs=("loss", "dZ")),
+           outputs=("loss", "dZ", "call")),
     Mutant("loss_label_range_unchecked", "softmax_cross_entropy_loss",
            "Labels are not checked to lie in [0, K): -1 silently picks the last class.",
            {"softmax_cross_entropy_loss": [("N and (y.min() < 0 or y.max() >= K)", "False")]},
@@ -863,7 +862,7 @@ MUTANTS = [
            "Softmax subtracts the maximum of the whole batch instead of each row's, so rows far "
            "below it underflow to 0 and the log gives -inf.",
            {"softmax_cross_entropy_loss": [("Z - Z.max(axis=1, keepdims=True)", "Z - Z.max()")]},
-           outputs=("loss", "dZ")),
+           outputs=("loss", "dZ", "call")),
     Mutant("loss_bool_labels_accepted", "softmax_cross_entropy_loss",
            "The label check accepts booleans (dtype kind 'b') as integers.",
            {"softmax_cross_entropy_loss": [("not np.issubdtype(y.dtype, np.integer)",
@@ -897,7 +896,7 @@ MUTANTS = [
            "underflows to 0 and the log gives -inf.",
            {"softmax_cross_entropy_loss": [("Z - Z.max(axis=1, keepdims=True)",
                                             "Z - np.maximum(Z.max(axis=1, keepdims=True), 0)")]},
-           outputs=("loss", "dZ"), bug_class="value"),
+           outputs=("loss", "dZ", "call"), bug_class="value"),
     Mutant("loss_labels_column_accepted", "softmax_cross_entropy_loss",
            "the labels are flattened with y.reshape(-1) first, so a column of labels "
            "(N, 1) is accepted silently.",
