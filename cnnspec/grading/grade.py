@@ -80,6 +80,11 @@ def add_arguments(parser):
                              f"that submission fails, not the host (default {GRADER_MEMORY_MB})")
     parser.add_argument("--tests", metavar="EXPR",
                         help="grade only the tests pytest's -k EXPR selects (e.g. 'conv2d')")
+    parser.add_argument("--api", default="contract", metavar="NAME",
+                        help="how the submissions name and shape things: contract (the default, "
+                             "SPEC.md's functions), cs231n, or a layer-class adapter .toml file "
+                             "(SPEC.md, API profiles); functions outside the API earn and cost "
+                             "nothing")
     parser.add_argument(TRUST, dest="trust", action="store_true",
                         help="grade without bubblewrap (it is required otherwise), and even when "
                              "the isolation probe can read the answers: each submission can then "
@@ -216,6 +221,7 @@ def grade_or_reuse(submission, name, out, args, rubric, hide=()):
     if _STOP.is_set():
         raise Interrupted(submission)
     key = {"seed": args.seed, "rubric": rubric_digest(rubric), "tests": args.tests,
+           "api": getattr(args, "api", "contract"),
            "content": content_digest(submission)}
     saved = out / name / RECORD
     if getattr(args, "resume", False):
@@ -386,7 +392,8 @@ def grade(submission, name, out, args, rubric, hide=()):
                "--bwrap", "off" if args.trust else "require",
                "--impl", str(path), "--isolate", "--seed", str(args.seed),
                "--call-timeout", str(args.call_timeout), "--memory-mb", str(args.memory_mb),
-               "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN"]
+               "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN", "--api",
+               str(Path(args.api).resolve()) if args.api.endswith(".toml") else args.api]
     for folder_to_hide in hide:
         command += ["--hide", folder_to_hide]
     for not_graded in NOT_GRADED:
