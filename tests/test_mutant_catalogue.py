@@ -2,6 +2,7 @@
 real bug (it changes a result SPEC.md defines) and changes only results of its own function and
 outputs, so that a suite judging one output per test can be held to catching it there."""
 import ast
+import json
 
 import numpy as np
 import pytest
@@ -108,3 +109,75 @@ def test_mutant_changes_its_own_outputs_and_nothing_else(mutant, tmp_path):
              if not mutants.expected_failure(mutant, f, o)}
     assert not stray, (f"{mutant.name} ({mutant.function}: {mutant.judged_outputs}) also "
                        f"changes {stray}")
+
+
+# -- the checker's verdicts (cnnspec mutants), from made-up runs of the suite ---------------------
+
+def _run(*failed, status="ok"):
+    """A run of the suite in which the tests `failed` ((function, output, message), ...) failed."""
+    tests, failures = {}, {}
+    for k, (function, output, message) in enumerate(failed):
+        nodeid = f"test_x.py::test_{function}_{k}"
+        tests[nodeid] = {"nodeid": nodeid, "function": function, "output": output,
+                         "category": "value", "clauses": []}
+        failures[nodeid] = message
+    tests["test_x.py::test_other"] = {"nodeid": "test_x.py::test_other", "function": "relu",
+                                      "output": "out", "category": "value", "clauses": []}
+    return dict(status=status, seconds=1.0, tests=tests, failed=failures, tail="")
+
+
+@pytest.mark.parametrize("failed, verdict", [
+    ([("fully_connected_forward", "Z", "wrong values")], "CAUGHT"),
+    ([("fully_connected_forward", "Z", "x"), ("forward_backward", "W3", "x"),
+      ("predict", "labels", "x"), ("test_accuracy", "accuracy", "x")], "CAUGHT"),
+    ([("fully_connected_forward", "Z", "x"),
+      ("fully_connected_backward", "dW", "not judged: fully_connected_forward's Z is wrong")],
+     "CAUGHT"),
+    ([("fully_connected_forward", "Z", "x"), ("fully_connected_backward", "dW", "wrong dW")],
+     "COLLATERAL"),
+    ([("fully_connected_forward", "call", "accepted a 1-D X")], "COLLATERAL"),
+    ([("relu", "out", "x")], "COLLATERAL"),
+    ([], "MISSED"),
+    ([("forward_backward", "loss", "x")], "MISSED"),
+], ids=["own", "network", "not-judged", "other-function", "other-output", "other-layer",
+        "nothing", "network-only"])
+def test_the_checker_judges_a_layer_mutant(failed, verdict):
+    from cnnspec.selftest import check
+    mutant = mutants.by_name("fc_missing_bias")              # fully_connected_forward: Z
+    assert check.judge(mutant, _run(*failed))["verdict"] == verdict
+
+
+def test_the_checker_blames_a_network_mutant_for_nothing_else():
+    from cnnspec.selftest import check
+    mutant = mutants.by_name("predict_argmax_wrong_axis")   # predict: labels
+    ok = _run(("predict", "labels", "x"), ("test_accuracy", "accuracy", "x"))
+    assert check.judge(mutant, ok)["verdict"] == "CAUGHT"
+    assert check.judge(mutant, _run(("predict", "labels", "x"),
+                                    ("forward_backward", "W1", "x")))["verdict"] == "COLLATERAL"
+    assert check.judge(mutant, _run(status="pytest exit code 4"))["verdict"] == "ERROR"
+
+
+def test_the_matrix_shows_every_failed_group_and_marks_collateral():
+    from cnnspec.selftest import check
+    mutant = mutants.by_name("fc_missing_bias")
+    result = check.judge(mutant, _run(
+        ("fully_connected_forward", "Z", "x"), ("fully_connected_forward", "Z", "x"),
+        ("fully_connected_backward", "dW", "not judged: fully_connected_forward's Z is wrong"),
+        ("relu", "out", "x")))
+    text = check.matrix([result])
+    assert text.splitlines()[0] == "columns: 1 relu.out  2 fc.Z  3 fc_b.dW"   # contract order
+    assert text.splitlines()[-1].split() == ["fc_missing_bias", "COLLATERAL", "1!", "2", "1n"]
+
+
+def test_the_checker_reads_the_suites_log(tmp_path):
+    from cnnspec.selftest import check
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"kind": "collected", "tests": [
+            {"nodeid": "a", "function": "relu", "output": "out", "category": "value",
+             "clauses": ["RELU-1"]}]},
+        {"kind": "result", "nodeid": "a", "outcome": "failed", "message": "boom",
+         "seconds": 0.1}]))
+    tests, outcomes = check.read_log(log)
+    assert tests["a"]["function"] == "relu" and outcomes == {"a": ("failed", "boom")}
+    assert check.read_log(tmp_path / "missing.jsonl") == ({}, {})

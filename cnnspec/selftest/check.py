@@ -16,6 +16,9 @@ cnnspec.spec_tests -m "not mnist"`, no -x) with --cnnspec-log, and every failed 
   COLLATERAL  when any other test failed: a failure the grader would charge to the wrong function
               or output (a failure of this check);
   MISSED      when nothing it may be blamed for failed.
+A backward test that fails with "not judged: ... <the mutant's function> ..." (the suite's word for
+a backward that cannot be judged because its forward is wrong) is not collateral; the matrix marks
+such failures n, so they stay visible.
 The whole suite also runs against the reference (the tests that caught mutants must pass there,
 else a broken test would make every mutant look caught) and against the independent
 implementation (cnnspec/selftest/independent.py), which must pass everything. The exit status is
@@ -23,6 +26,7 @@ implementation (cnnspec/selftest/independent.py), which must pass everything. Th
 """
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -127,13 +131,20 @@ def _meta(run, nodeid):
     return meta
 
 
+def not_judged(failure, mutant):
+    """A failure that declines to judge because the mutant's (forward) function is wrong."""
+    return failure["message"].startswith("not judged") and \
+        re.search(rf"\b{mutant.function}\b", failure["message"]) is not None
+
+
 def judge(mutant, run):
     """The verdict on one mutant from the run of the suite against it."""
     failures = [_meta(run, n) for n in run["failed"]]
     own = [f for f in failures if f["function"] == mutant.function and
            (f["output"] is None or f["output"] in mutant.judged_outputs)]
-    wrong = [f for f in failures if not catalogue.expected_failure(mutant, f["function"],
-                                                                    f["output"])]
+    unexpected = [f for f in failures if not catalogue.expected_failure(mutant, f["function"],
+                                                                         f["output"])]
+    wrong = [f for f in unexpected if not not_judged(f, mutant)]
     if run["status"] != "ok":
         verdict = "ERROR"
     else:
@@ -142,11 +153,12 @@ def judge(mutant, run):
     for f in failures:
         cell = groups.setdefault(f"{f['function']}.{f['output']}", [0, 0, 0])
         cell[0] += 1
-        if f in wrong:
-            cell[1 if f["message"].startswith("not judged") else 2] += 1
+        if f in unexpected:
+            cell[2 if f in wrong else 1] += 1
     return dict(name=mutant.name, function=mutant.function, outputs=list(mutant.judged_outputs),
                 bug_class=mutant.bug_class, verdict=verdict, caught_by_own=bool(own),
                 caught_by=[f["nodeid"] for f in own],
+                not_judged=[f["nodeid"] for f in unexpected if f not in wrong],
                 collateral=[f"{f['nodeid']}: {f['message']}" for f in wrong], groups=groups,
                 failed=len(failures), tests=len(run["tests"]), seconds=round(run["seconds"], 1),
                 status=run["status"], tail=run["tail"] if verdict == "ERROR" else "")
@@ -169,8 +181,8 @@ def _column_order(key):
 
 def matrix(results):
     """Mutants as rows, the (function, output) groups that failed as numbered columns; a cell is
-    the number of failed tests, marked ! where some are collateral, n where the collateral ones
-    all say "not judged" (a backward test after a wrong forward, say)."""
+    the number of failed tests, marked ! where some are collateral, n where the other function's
+    or output's failures all say they were "not judged" because of the mutant's function."""
     columns = sorted({g for r in results for g in r["groups"]}, key=_column_order)
     legend = [f"{k + 1:>3} {SHORT.get(c.partition('.')[0], c.partition('.')[0])}."
               f"{c.partition('.')[2]}" for k, c in enumerate(columns)]
