@@ -69,27 +69,87 @@ def conv_case(seed, N, C, H, W, F, KH, KW, stride=1, padding=0, dtype="float64")
                 dict(stride=stride, padding=padding))
 
 
-def pool_case(seed, N, C, H, W, pool_size=2, stride=2, dtype="float64"):
-    """Distinct values 1e-2 apart (a shuffled grid), so every window has a clear maximum."""
+def pool_case(seed, N, C, H, W, pool_size=2, stride=2, dtype="float64", scale=1.0, offset=0.0):
+    """Distinct values 1e-2 * scale apart (a shuffled grid, then shifted by offset), so every
+    window has a clear maximum; scale and offset move the grid to extreme values (a spacing that
+    stays far above the dtype's rounding there)."""
     rng = np.random.default_rng(seed)
     size = N * C * H * W
-    X = (rng.permutation(size) - size / 2).reshape(N, C, H, W) * 1e-2
+    X = (rng.permutation(size) - size / 2).reshape(N, C, H, W) * (1e-2 * scale) + offset
     Ho, Wo = (H - pool_size) // stride + 1, (W - pool_size) // stride + 1
     dout = rng.standard_normal((N, C, Ho, Wo))
+    extreme = {} if (scale, offset) == (1.0, 0.0) else dict(scale=scale, offset=offset)
     return Case(_recipe("pool_case", seed=seed, N=N, C=C, H=H, W=W, pool_size=pool_size,
-                        stride=stride, dtype=dtype),
+                        stride=stride, dtype=dtype, **extreme),
                 dict(X=X.astype(dtype), dout=dout.astype(dtype)),
                 dict(pool_size=pool_size, stride=stride))
 
 
-def relu_case(seed, shape, dtype="float64", margin=1e-3):
-    """Normal values pushed at least `margin` away from the kink at 0."""
+def pool_tie_case(seed, window, dtype="float64"):
+    """A random input (as pool_case, stride = pool_size) with the pinned `window` (a square list
+    of lists, its ties intact) scaled by a seed-drawn factor and placed at a seed-drawn window.
+    `case.at` is (n, c, row, col) of the window's top-left pixel."""
+    p = len(window)
+    rng = np.random.default_rng([seed, 1])
+    N, C, Ho, Wo = (int(v) for v in rng.integers(1, 4, 4))
+    base = pool_case(seed, N, C, Ho * p + 1, Wo * p, p, p, dtype)   # a trailing row, too
+    n, c, i, j = (int(rng.integers(0, k)) for k in (N, C, Ho, Wo))
+    factor = float(rng.uniform(0.25, 4.0))
+    X = base.arrays["X"]
+    X[n, c, i * p:(i + 1) * p, j * p:(j + 1) * p] = np.asarray(window, np.float64) * factor
+    base.arrays["at"] = np.array([n, c, i * p, j * p])
+    base.recipe = _recipe("pool_tie_case", seed=seed, window=window, dtype=dtype)
+    return base
+
+
+def pool_near_tie_case(seed, N, C, H, W, pool_size, dtype="float64"):
+    """stride = pool_size; in every window the maximum beats the runner-up by ONE unit in the last
+    place of the dtype, each at a random offset (the larger after the smaller in row-major order
+    about half the time); every other element is at least 0.5 below."""
+    rng = np.random.default_rng(seed)
+    p = pool_size
+    Ho, Wo = H // p, W // p
+    X = rng.uniform(-3.0, -2.0, (N, C, H, W)).astype(dtype)
+    top = rng.uniform(-1.0, 1.0, (N, C, Ho, Wo)).astype(dtype)
+    runner = np.nextafter(top, np.asarray(-np.inf, dtype))
+    for n, c, i, j in np.ndindex(N, C, Ho, Wo):
+        a, b = rng.choice(p * p, 2, replace=False)
+        block = X[n, c, i * p:(i + 1) * p, j * p:(j + 1) * p]
+        block[divmod(int(a), p)] = top[n, c, i, j]
+        block[divmod(int(b), p)] = runner[n, c, i, j]
+    dout = rng.standard_normal((N, C, Ho, Wo)).astype(dtype)
+    return Case(_recipe("pool_near_tie_case", seed=seed, N=N, C=C, H=H, W=W, pool_size=p,
+                        dtype=dtype),
+                dict(X=X, dout=dout), dict(pool_size=p, stride=p))
+
+
+def relu_case(seed, shape, dtype="float64", margin=1e-3, scale=None):
+    """Normal values pushed at least `margin` away from the kink at 0; with `scale`, rescaled so
+    that the largest magnitude is `scale` (extreme values: huge or tiny)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal(shape)
     X = np.sign(X) * (np.abs(X) + margin)
     X[X == 0] = margin
-    return Case(_recipe("relu_case", seed=seed, shape=tuple(shape), dtype=dtype),
+    if scale is not None:
+        X = X / np.abs(X).max() * scale
+    extreme = {} if scale is None else dict(scale=scale)
+    return Case(_recipe("relu_case", seed=seed, shape=tuple(shape), dtype=dtype, **extreme),
                 dict(X=X.astype(dtype), dout=rng.standard_normal(shape).astype(dtype)))
+
+
+# The kink values of RELU-2: exact zeros of both signs and the smallest magnitudes either side.
+KINKS = (0.0, -0.0, 1e-30, -1e-30, 0.0)
+
+
+def relu_kink_case(seed, shape, dtype="float64"):
+    """relu_case with the KINKS written at seed-drawn positions (at least one of each)."""
+    case = relu_case(seed, shape, dtype)
+    X = case.arrays["X"]
+    rng = np.random.default_rng([seed, 2])
+    where = rng.choice(X.size, min(X.size, 2 * len(KINKS)), replace=False)
+    X.flat[where] = np.resize(np.array(KINKS, dtype), where.size)
+    case.recipe = _recipe("relu_kink_case", seed=seed, shape=tuple(shape), dtype=dtype)
+    return case
 
 
 def fc_case(seed, N, D, M, dtype="float64"):

@@ -222,6 +222,43 @@ def _maxpool2d_backward_dX(got, c):
     if s < p and _overwritten(got, dout, X, p, s, right):
         found.append("overlapping windows overwrite each other's gradient; when stride < "
                      "pool_size they must add up (use +=, POOL-4).")
+    H, W = X.shape[2:]
+    if W != H:
+        # Windows past the other side's length get nothing: a loop bound mixing up H and W.
+        missing = [(i, j) for i, j, _ in _pool_windows(X, p, s)
+                   if (j * s + p > H if W > H else i * s + p > W)]
+        if missing:
+            kept = np.array(dout, f64)
+            for i, j in missing:
+                kept[:, :, i, j] = 0.0
+            if _matches(got, _pool_backward(kept, X, p, s, "first"), right):
+                where, size, side, bound, right_bound = (
+                    ("column", f"{H} (the image's height)", "columns", "H", "W") if W > H else
+                    ("row", f"{W} (the image's width)", "rows", "W", "H"))
+                total = ((H - p) // s + 1) * ((W - p) // s + 1)
+                found.append(f"windows that reach past {where} {size} get no gradient (here "
+                             f"{len(missing)} of the {total} windows of each {H}x{W} map): a "
+                             f"loop over "
+                             f"{side} bounded by {bound} instead of {right_bound} (POOL-3).")
+    return found
+
+
+def _maxpool2d_out(got, c):
+    X = _f64(c["X"])
+    p, s = int(c.get("pool_size", 2)), int(c.get("stride", 2))
+    H, W = X.shape[2:]
+    Ho, Wo = (H - p) // s + 1, (W - p) // s + 1
+    right = np.empty(X.shape[:2] + (Ho, Wo))
+    for i, j, w in _pool_windows(X, p, s):
+        right[:, :, i, j] = w.max(axis=(2, 3))
+    found = []
+    for start in (0.0, -1e9):
+        # All zeros is also what code with no arithmetic returns: not evidence on its own.
+        evident = right.min() < start and (start != 0 or right.max() > 0)
+        if evident and _matches(got, np.maximum(right, start), right):
+            found.append(f"the running maximum starts at {start:g}, so a window whose values are "
+                         f"all below {start:g} gives {start:g}; start from the window's first "
+                         f"element (or -inf) (POOL-2).")
     return found
 
 
@@ -232,10 +269,28 @@ def _relu_backward_dX(got, c):
     if _matches(got, np.where(X >= 0, dout, 0.0), right):
         found.append("ReLU passes the gradient where X == 0; at X == 0 the gradient is 0: use "
                      "X > 0, not X >= 0 (RELU-2).")
-    if _matches(got, np.where(dout > 0, dout, 0.0), right):
+    by_dout = np.where(dout > 0, dout, 0.0)
+    if (dout < 0).any() and _matches(got, by_dout, right):       # else it is dout unmasked
         found.append("relu_backward masks by the sign of dout; the mask must come from the "
                      "forward input: dout where X > 0 (RELU-2).")
     return found
+
+
+def _relu_out(got, c):
+    X = np.asarray(c["X"])
+    try:
+        got = np.asarray(got, f64)
+    except (TypeError, ValueError):
+        return []
+    if X.dtype.kind != "f" or got.shape != X.shape:
+        return []
+    half = float(np.finfo(X.dtype).max) / 2
+    overflowed = np.isinf(got) & (X > half)
+    if overflowed.any() and np.isfinite(got[X <= half]).all():
+        return [f"relu overflows to inf for inputs above half the largest {X.dtype} "
+                f"({half:.3g}): a formula such as (X + |X|) / 2 doubles X first; use "
+                "np.maximum(X, 0) (RELU-1)."]
+    return []
 
 
 def _fc_forward_out(got, c):
@@ -445,7 +500,9 @@ DETECTORS = {
     ("conv2d_backward", "dX"): _conv2d_backward("dX"),
     ("conv2d_backward", "dW"): _conv2d_backward("dW"),
     ("conv2d_backward", "db"): _conv2d_backward("db"),
+    ("maxpool2d", "out"): _maxpool2d_out,
     ("maxpool2d_backward", "dX"): _maxpool2d_backward_dX,
+    ("relu", "out"): _relu_out,
     ("relu_backward", "dX"): _relu_backward_dX,
     ("fully_connected_forward", "Z"): _fc_forward_out,
     ("fully_connected_forward", "out"): _fc_forward_out,

@@ -180,3 +180,44 @@ def test_diagnose_never_raises():
     assert known_mistakes("conv2d", "out", "not an array", {"X": None}) == []
     assert known_mistakes("no_such_function", "out", np.zeros(3), {}) == []
     assert known_mistakes("conv2d", "out", np.zeros(3), None) == []
+
+
+def _pool_backward_columns_bounded_by_height(X, dout, p, s):
+    """A loop pooling backward whose column range stops at the height (the bug of issue 10)."""
+    dX = np.zeros_like(X)
+    N, C, H, _ = X.shape
+    for n, c, i, j in np.ndindex(N, C, (H - p) // s + 1, (H - p) // s + 1):
+        window = X[n, c, i * s:i * s + p, j * s:j * s + p]
+        u, v = np.unravel_index(np.argmax(window), window.shape)
+        dX[n, c, i * s + u, j * s + v] += dout[n, c, i, j]
+    return dX
+
+
+def test_diagnose_names_pooling_loops_bounded_by_the_wrong_side():
+    case = pool_case(5, 2, 2, 4, 11, 2, 2)
+    got = _pool_backward_columns_bounded_by_height(case.X, case.dout, 2, 2)
+    sentences = known_mistakes("maxpool2d_backward", "dX", got, dict(case.arrays, **case.kwargs))
+    assert any("bounded by H instead of W" in s for s in sentences), sentences
+    square = pool_case(5, 2, 2, 6, 6, 2, 2)           # H == W: the same loop is right, and silent
+    got = _pool_backward_columns_bounded_by_height(square.X, square.dout, 2, 2)
+    assert known_mistakes("maxpool2d_backward", "dX", got,
+                          dict(square.arrays, **square.kwargs)) == []
+
+
+def test_diagnose_names_a_pooling_maximum_started_at_zero():
+    case = pool_case(3, 2, 2, 6, 7, 2, 2, offset=-0.1)    # some windows all negative
+    right = reference.maxpool2d(case.X, 2, 2)[0]
+    sentences = known_mistakes("maxpool2d", "out", np.maximum(right, 0), dict(case.arrays,
+                                                                            **case.kwargs))
+    assert any("starts at 0" in s for s in sentences), sentences
+    assert known_mistakes("maxpool2d", "out", right, dict(case.arrays, **case.kwargs)) == []
+
+
+def test_diagnose_names_relu_overflow_only_where_it_happens():
+    case = relu_case(2, (3, 5), "float32", scale=0.9 * float(np.finfo(np.float32).max))
+    with np.errstate(over="ignore"):
+        got = (case.X + np.abs(case.X)) / 2
+    assert any("overflows" in s for s in known_mistakes("relu", "out", got, case.arrays))
+    right = reference.relu(case.X)[0]
+    assert known_mistakes("relu", "out", right, case.arrays) == []
+    assert known_mistakes("relu", "out", np.zeros_like(right), case.arrays) == []
