@@ -93,7 +93,3 @@ def fc_output_shape(X_shape, W_shape):
     """FC-1: (N, M) for X (N, D) and W (D, M)."""
     return (X_shape[0], W_shape[1])
 
-
-def function_of_name(name):
-    """The contract function a `test_<function>...` name starts with (the longest that fits)."""
-    return max((f for f in CONTRACT if name.startswith(f"test_{f}")), key=len, default=None)

@@ -74,8 +74,6 @@ def pytest_configure(config):
         "markers", "spec(function, output, category, *clauses): what a cnnspec conformance test "
                    "judges: one output of one contract function, for one property (category: "
                    f"{', '.join(CATEGORIES)}), citing SPEC.md clauses")
-    config.addinivalue_line("markers", "clause(*ids): legacy, SPEC clauses (being replaced by spec)")
-    config.addinivalue_line("markers", "output(name): legacy (being replaced by spec)")
     config.addinivalue_line("markers", "mnist: trains on real MNIST (deselect with -m 'not mnist')")
     # Settings read once, here at the edge: the environment only supplies defaults.
     if config.option.impl is None:
@@ -101,15 +99,8 @@ def pytest_unconfigure(config):
 def meta(item):
     """{function, output, category, clauses} of a cnnspec test, or None for any other test."""
     marker = item.get_closest_marker("spec")
-    if marker is None:          # legacy markers, until every test carries `spec`
-        from .contract import function_of_name
-        function = function_of_name(getattr(item, "originalname", None) or item.name)
-        if function is None or not item.get_closest_marker("clause"):
-            return None
-        output = item.get_closest_marker("output")
-        return {"function": function, "output": output.args[0] if output else None,
-                "category": "value",
-                "clauses": [c for m in item.iter_markers("clause") for c in m.args]}
+    if marker is None:
+        return None
     function, output, category, *clauses = marker.args
     return {"function": function, "output": output, "category": category, "clauses": clauses}
 
