@@ -230,8 +230,9 @@ def summary_lines(results, names=None):
             entry.setdefault("skipped", message.strip().split(": ", 1)[-1])
         elif outcome == "failed":
             entry["failed"] += 1
-            if message.startswith("not judged:"):     # another function failed first: say once
-                reason = message.splitlines()[0][len("not judged:"):].strip()
+            first = message.split("\n", 1)[-1] if message.startswith("Failure 1 of") else message
+            if first.startswith("not judged:"):       # another function failed first: say once
+                reason = first.splitlines()[0][len("not judged:"):].strip()
                 entry.setdefault("not_judged", {})
                 entry["not_judged"][reason] = entry["not_judged"].get(reason, 0) + 1
                 continue

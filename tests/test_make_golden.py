@@ -45,7 +45,6 @@ def rewrite(path, **changes):
 
 # -- GOLD-2: regeneration --------------------------------------------------------------------------
 
-@pytest.mark.clause("GOLD-2")
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_regenerating_golden_reproduces_the_stored_files_bit_for_bit(threads, tmp_path):
     """`cnnspec golden --check` in a fresh process, from another folder, with one and two BLAS
@@ -59,7 +58,6 @@ def test_regenerating_golden_reproduces_the_stored_files_bit_for_bit(threads, tm
     assert "reproduced bit for bit" in done.stdout
 
 
-@pytest.mark.clause("GOLD-2")
 def test_compare_finds_nothing_between_a_regeneration_and_the_stored_folder(regenerated):
     assert golden_vectors.compare(regenerated, golden_vectors.stored_golden()) == []
 
@@ -188,7 +186,6 @@ def test_the_exact_loss_matches_the_oracle_to_far_more_digits_than_float64():
 
 # -- GOLD-1: the stored folder ---------------------------------------------------------------------
 
-@pytest.mark.clause("GOLD-1")
 def test_golden_covers_every_contract_function_in_both_dtypes():
     manifest = json.loads((STORED / "manifest.json").read_text(encoding="utf-8"))
     covered = {(v["function"], v["dtype"]) for v in manifest["vectors"]}
@@ -198,14 +195,12 @@ def test_golden_covers_every_contract_function_in_both_dtypes():
             assert (function, dtype) in covered, f"no golden vector for {function} in {dtype}"
 
 
-@pytest.mark.clause("GOLD-1", "GOLD-2")
 def test_the_manifest_says_every_file_regenerates_exactly():
     manifest = json.loads((STORED / "manifest.json").read_text(encoding="utf-8"))
     assert {f["regenerated"] for f in manifest["files"].values()} == {"exact"}
     assert any("'exact': bit for bit" in rule for rule in manifest["rules"])
 
 
-@pytest.mark.clause("GOLD-1")
 def test_golden_files_are_plain_arrays_listed_in_the_manifest_and_small():
     manifest = json.loads((STORED / "manifest.json").read_text(encoding="utf-8"))
     assert sorted(manifest["files"]) == sorted(p.name for p in STORED.glob("*.npz"))

@@ -81,10 +81,10 @@ def add_arguments(parser):
     parser.add_argument("--tests", metavar="EXPR",
                         help="grade only the tests pytest's -k EXPR selects (e.g. 'conv2d')")
     parser.add_argument("--api", default="contract", metavar="NAME",
-                        help="how the submissions name and shape things: contract (the default, "
-                             "SPEC.md's functions), cs231n, or a layer-class adapter .toml file "
-                             "(SPEC.md, API profiles); functions outside the API earn and cost "
-                             "nothing")
+                        help="how the submissions name and shape things: contract (SPEC.md's "
+                             "functions), cs231n, or a layer-class adapter .toml file (SPEC.md, "
+                             "API profiles); functions outside the API earn and cost nothing "
+                             "(default contract)")
     parser.add_argument(TRUST, dest="trust", action="store_true",
                         help="grade without bubblewrap (it is required otherwise), and even when "
                              "the isolation probe can read the answers: each submission can then "
