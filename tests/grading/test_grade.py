@@ -22,7 +22,7 @@ from cnnspec.grading.bench import build_hostile_corpus
 from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.grade import unique_names
 from cnnspec.grading.report import csv_cell, md_literal, write
-from cnnspec.grading.score import load_rubric, results_json, score
+from cnnspec.grading.score import load_rubric, score
 from cnnspec.sandbox import cgroups
 from cnnspec.sandbox import launch as sandbox
 
@@ -41,18 +41,6 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workers of their own 
 def fake_tests():
     return [{"nodeid": f"t::test_conv2d_backward_{o}", "function": "conv2d_backward", "output": o,
              "category": "value", "clauses": ["CONV-3"]} for o in ("dX", "dW", "db")]
-
-
-def test_results_json_has_the_gradescope_fields():
-    rubric = load_rubric()
-    scored = score(fake_tests(), {}, rubric, not_run="not run: the run was killed")
-    doc = results_json(scored, rubric, "summary", 1.5)
-    assert {"score", "max_score", "execution_time", "output", "tests"} <= set(doc)
-    test = doc["tests"][0]
-    assert {"name", "number", "score", "max_score", "status", "output", "visibility",
-            "tags"} <= set(test)
-    assert test["status"] == "failed" and test["output"] == "not run: the run was killed"
-    assert test["tags"] == ["conv2d_backward"]
 
 
 def test_submission_names_are_unique_folder_names():
