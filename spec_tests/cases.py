@@ -262,9 +262,10 @@ def predict_case(seed, N, dtype="float64"):
 
 @functools.lru_cache(maxsize=16)
 def _predict_draw(seed, N):
-    for attempt in range(50):
+    for attempt in range(200):
         case = network_case(seed * 100 + attempt, N)
         labels, gap = oracles.network_predict(case.X, params_of(case))
-        if gap >= 1e-3:
+        # Clear labels, and not all one class: a function answering a constant must not match.
+        if gap >= 1e-3 and len(set(labels.tolist())) >= min(N, 3):
             return attempt, labels
     raise RuntimeError("no predict case with clear labels")  # pragma: no cover
