@@ -399,10 +399,11 @@ def _invalid_conv_calls(rng):
     yield "channels", (X, Wc, b), {}, "W", Wc.shape, f"W with {C + 1} channels for X with {C}"
     yield "bias-length", (X, W, np.zeros(F + 1)), {}, "b", (F + 1,), f"b of length {F + 1}"
     tall = np.zeros((F, C, H + 1, 3))
-    yield "kernel-too-tall", (X, tall, b), {}, "W", tall.shape, "a kernel taller than the input"
+    yield "kernel-too-tall", (X, tall, b), {"padding": 0}, "W", tall.shape, \
+        "a kernel taller than the input"
     wide = np.zeros((F, C, 2, Wd + 1))
-    yield "kernel-too-wide", (X, wide, b), {}, "W", wide.shape, "a kernel wider (not taller) " \
-                                                                "than the input"
+    yield "kernel-too-wide", (X, wide, b), {"padding": 0}, "W", wide.shape, \
+        "a kernel wider (not taller) than the input"
     yield "stride-0", (X, W, b), {"stride": 0}, "stride", 0, "stride 0"
     yield "stride-negative", (X, W, b), {"stride": -2}, "stride", -2, "stride -2"
     yield "stride-float", (X, W, b), {"stride": 1.5}, "stride", 1.5, "stride 1.5"
