@@ -17,6 +17,7 @@ them. Three rules make a pass earned:
 A failure says: the function, the output, the clauses, the size of the error, where it starts,
 the likely cause when there is evidence for one, and lines that reproduce it.
 """
+import functools
 import re
 import traceback
 
@@ -441,3 +442,25 @@ def sum_tolerance(magnitude, terms, dtype):
 def central_difference(f, x, v, h=FD_STEP):
     """(f(x + h v) - f(x - h v)) / 2h for a float64 array x and direction v."""
     return (f(x + h * v) - f(x - h * v)) / (2 * h)
+
+
+def after_forward(forward, backward):
+    """Decorate a `backward` test so it fails as "not judged" when `forward` misbehaved first
+    (the test sets judge.forward_fault): the fault is the forward's, and its own tests say so."""
+    def decorate(test):
+        @functools.wraps(test)
+        def run(*args, **kwargs):
+            kwargs["judge"].forward_fault = None
+            try:
+                return test(*args, **kwargs)
+            except pytest.fail.Exception as failure:
+                fault = kwargs["judge"].forward_fault
+                if fault is None:
+                    raise
+                first = str(failure.msg).splitlines()[0]
+                seen = ("" if first.startswith("not judged")
+                        else f"\n    (this test then saw: {first})")
+                fail(f"not judged: {backward} needs {forward}'s pass first, and {fault}. "
+                     f"Fix {forward} first; its own tests say more.{seen}")
+        return run
+    return decorate

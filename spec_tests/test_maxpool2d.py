@@ -6,7 +6,6 @@ Inputs hold distinct values 1e-2 apart (cases.pool_case), so every window has on
 the tie rule is pinned by explicit windows placed in larger random inputs, and near-ties by windows
 whose top two values differ by one unit in the last place.
 """
-import functools
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from cnnspec.contract import DEFAULTS, RETURNS
 from cnnspec.spec_tests import oracles, strategies
 from cnnspec.spec_tests.cases import (LAYOUTS, Case, layout, pool_case, pool_near_tie_case,
                                       pool_tie_case)
+from cnnspec.spec_tests import checks
 from cnnspec.spec_tests.checks import fail, sum_tolerance
 
 spec = pytest.mark.spec
@@ -156,23 +156,7 @@ def forward_for_backward(judge, case, kind="C", X=None, **kwargs):
     return out, cache
 
 
-def after_forward(test):
-    """A maxpool2d_backward test fails as "not judged" when maxpool2d misbehaved first (see
-    forward_for_backward): the fault is the forward's, and its own tests say so."""
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        kwargs["judge"].forward_fault = None
-        try:
-            return test(*args, **kwargs)
-        except pytest.fail.Exception as failure:
-            fault = kwargs["judge"].forward_fault
-            if fault is None:
-                raise
-            first = str(failure.msg).splitlines()[0]
-            seen = "" if first.startswith("not judged") else f"\n    (this test then saw: {first})"
-            fail(f"not judged: maxpool2d_backward needs maxpool2d's pass first, and {fault}. "
-                 f"Fix maxpool2d first; its own tests say more.{seen}")
-    return run
+after_forward = checks.after_forward("maxpool2d", "maxpool2d_backward")
 
 
 def backward(judge, case, cache, dout=None, kind="C"):

@@ -6,7 +6,6 @@ only ever gets copies. Inputs are drawn at least 1e-3 away from the kink at 0 (c
 the kink rule itself is pinned by exact zeros of both signs and tiny values at seed-drawn places
 (cases.relu_kink_case).
 """
-import functools
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import given
 from cnnspec.contract import RETURNS
 from cnnspec.spec_tests import oracles, strategies
 from cnnspec.spec_tests.cases import LAYOUTS, layout, relu_case, relu_kink_case
+from cnnspec.spec_tests import checks
 from cnnspec.spec_tests.checks import fail
 
 spec = pytest.mark.spec
@@ -109,23 +109,7 @@ def forward_for_backward(judge, case, kind="C", X=None):
     return out, cache
 
 
-def after_forward(test):
-    """A relu_backward test fails as "not judged" when relu misbehaved first (see
-    forward_for_backward): the fault is the forward's, and its own tests say so."""
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        kwargs["judge"].forward_fault = None
-        try:
-            return test(*args, **kwargs)
-        except pytest.fail.Exception as failure:
-            fault = kwargs["judge"].forward_fault
-            if fault is None:
-                raise
-            first = str(failure.msg).splitlines()[0]
-            seen = "" if first.startswith("not judged") else f"\n    (this test then saw: {first})"
-            fail(f"not judged: relu_backward needs relu's pass first, and {fault}. "
-                 f"Fix relu first; its own tests say more.{seen}")
-    return run
+after_forward = checks.after_forward("relu", "relu_backward")
 
 
 def backward(judge, case, cache, dout=None, kind="C"):
