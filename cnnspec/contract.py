@@ -74,6 +74,8 @@ PSEUDO_OUTPUTS = ("inputs", "call")
 CORRECTNESS = ("value", "gradient", "network", "training")
 HYGIENE = ("dtype", "shape", "mutation", "errors")
 CATEGORIES = CORRECTNESS + HYGIENE + ("golden",)
+# What a grade is made of: the contract's functions and the graded training check (SPEC.md TRAIN).
+GRADED = CONTRACT + ("training",)
 
 
 def conv_output_shape(X_shape, W_shape, stride=1, padding=0):

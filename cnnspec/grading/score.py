@@ -17,10 +17,10 @@ else:                                   # Python 3.10 (Gradescope's Ubuntu 22.04
     import tomli as tomllib
 from pathlib import Path
 
-from ..contract import CATEGORIES, CONTRACT, CORRECTNESS
+from ..contract import CATEGORIES, CORRECTNESS, GRADED
 
 DEFAULT_RUBRIC = resources.files("cnnspec.grading").joinpath("rubric.toml")
-TABLES = {"functions": CONTRACT, "categories": CATEGORIES, "outputs": CONTRACT,
+TABLES = {"functions": GRADED, "categories": CATEGORIES, "outputs": GRADED,
           "exclude": ("clauses",)}
 
 
