@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..plugin import CALL_TIMEOUT, MEMORY_MB
 from ..sandbox import audit, cgroups
 from ..sandbox.files import SubmissionRefused, judge_link, remove_tree
@@ -159,6 +161,9 @@ def grade_all(args, out, rubric, hide):
     terminate = signal.signal(signal.SIGTERM, _interrupt) if main else None   # kill: as Ctrl-C
     jobs = list(zip(args.submissions, submission_names(args.submissions)))
     records, interrupted = {}, False
+    # On a terminal, a live bar (tqdm) under the lines; in a log, the lines alone.
+    bar = tqdm(total=len(jobs), desc="cnnspec grade", unit="submission", file=sys.stderr,
+               disable=None, leave=False, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max(1, args.jobs))
     futures = {pool.submit(grade_or_reuse, submission, name, out, args, rubric, hide): i
                for i, (submission, name) in enumerate(jobs)}
@@ -169,8 +174,10 @@ def grade_all(args, out, rubric, hide):
             except Interrupted:
                 continue
             records[futures[future]] = record
-            print(progress_line(record, reused, len(records), len(jobs),
-                                time.monotonic() - started), flush=True)
+            bar.update(1)
+            tqdm.write(progress_line(record, reused, len(records), len(jobs),
+                                     time.monotonic() - started), file=sys.stdout)
+            sys.stdout.flush()
     except KeyboardInterrupt:
         interrupted = True
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C waits too
@@ -194,6 +201,7 @@ def grade_all(args, out, rubric, hide):
             signal.signal(signal.SIGINT, previous)
     else:
         pool.shutdown(wait=True)
+    bar.close()
     if main:
         signal.signal(signal.SIGTERM, terminate)
     return [records[i] for i in sorted(records)], interrupted, time.monotonic() - started
