@@ -444,7 +444,7 @@ def grade(submission, name, out, args, rubric, hide=()):
     text = summary_text(name, submission, scored, rubric, args.seed, problem, notes,
                         implementation.get("isolation"),
                         (run.timed_out or run.oom) and not_run)
-    doc = results_json(scored, rubric, text, run.seconds)
+    doc = results_json(scored, rubric, text, run.seconds, seed=args.seed)
     doc["extra_data"] = {"resources": run.resources}
     if cleanup_problem:
         doc["extra_data"]["cleanup"] = cleanup_problem

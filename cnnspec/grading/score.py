@@ -8,6 +8,7 @@ dtype loses only the dtype share. Every test's function, output and category com
 marker, through the plugin's log: nothing here reads test names.
 """
 import json
+import re
 import sys
 from importlib import resources
 
@@ -21,7 +22,8 @@ from ..contract import CATEGORIES, CORRECTNESS, GRADED
 
 DEFAULT_RUBRIC = resources.files("cnnspec.grading").joinpath("rubric.toml")
 TABLES = {"functions": GRADED, "categories": CATEGORIES, "outputs": GRADED,
-          "exclude": ("clauses",)}
+          "exclude": ("clauses",),
+          "gradescope": ("visibility", "hidden_inputs", "integrity", "leaderboard")}
 
 
 def load_rubric(path=None):
@@ -99,6 +101,8 @@ def score(tests, results, rubric, not_run="not run"):
         else:
             t["status"] = "passed" if result["outcome"] == "passed" else "failed"
             t["message"] = result.get("message", "")
+            if result.get("properties"):        # what the training check measured
+                t["properties"] = result["properties"]
         t["score"] = t["max_score"] if t["status"] == "passed" else 0.0
     if rubric.get("strict"):                 # all or nothing per function
         for function in {t.get("function") for t in scored}:
@@ -134,19 +138,179 @@ def by_function(scored, rubric):
     return {f: tuple(v) for f, v in totals.items()}
 
 
-def results_json(scored, rubric, output, seconds):
-    """The Gradescope autograder results.json for one submission."""
-    order = {f: i for i, f in enumerate(rubric["functions"], start=1)}
-    counters, tests = {}, []
-    for t in sorted(scored, key=lambda t: order.get(t.get("function"), 99)):
-        major = order.get(t.get("function"), 99)
-        counters[major] = counters.get(major, 0) + 1
-        tests.append({"name": t["nodeid"].split("/")[-1], "number": f"{major}.{counters[major]}",
-                      "score": round(t["score"], 4), "max_score": round(t["max_score"], 4),
-                      "status": t["status"], "output": t.get("message", ""),
-                      "visibility": "visible",
-                      "tags": [t["function"]] if t.get("function") else [],
-                      "extra_data": {"clauses": t.get("clauses", []), "output": t.get("output")}})
-    total, max_score = sum(t["score"] for t in scored), sum(t["max_score"] for t in scored)
-    return {"score": round(total, 2), "max_score": round(max_score, 2), "execution_time": round(seconds, 1),
-            "output": output, "visibility": "visible", "tests": tests}
+# -- Gradescope's results.json: what a student sees ----------------------------------------------
+
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
+HIDDEN_INPUTS = ("value", "gradient", "network")  # categories judged on inputs drawn with the seed
+FAILURE_LINES = 12          # of a failure message shown to a student
+FAILURE_CHARS = 1200
+HIDDEN_DETAILS = "Failures on hidden inputs"
+FENCE = "`" * 3
+
+
+def gradescope_settings(rubric):
+    """The rubric's [gradescope] table, checked: {visibility, hidden_inputs, integrity,
+    leaderboard}. A value Gradescope does not know is a ValueError naming the key."""
+    table = {"visibility": "visible", "hidden_inputs": "visible", "integrity": "stdout",
+             "leaderboard": True, **rubric.get("gradescope", {})}
+    for key, allowed in (("visibility", VISIBILITIES), ("hidden_inputs", VISIBILITIES),
+                         ("integrity", ("stdout",) + VISIBILITIES)):
+        if table[key] not in allowed:
+            raise ValueError(f"rubric [gradescope] {key}: expected one of "
+                             f"{', '.join(map(repr, allowed))}, got {table[key]!r}")
+    if not isinstance(table["leaderboard"], bool):
+        raise ValueError(f"rubric [gradescope] leaderboard: expected true or false, got "
+                         f"{table['leaderboard']!r}")
+    return table
+
+
+_HYPOTHESIS = re.compile(r"hypothesis|falsifying example|reproduce_failure", re.I)
+_SEED_WORD = re.compile(r"(\bseed\b\s*[=:]?\s*|--seed[= ]\s*)\d+", re.I)
+_GRADING_SEED = re.compile(r"(\binput seed\s+|--seed[= ]\s*)\d+", re.I)
+_ABSOLUTE = re.compile(r"(?<![\w.~/])(?:~|/)(?:[^\s/'\"`:,;()\[\]{}<>]+/)+"
+                       r"([^\s/'\"`:,;()\[\]{}<>]*)")
+
+
+def for_students(text, seed=None, every_seed=True):
+    """`text` without what a student must not see: lines that name hypothesis's internals (its
+    seed, falsifying examples, @reproduce_failure), seeds (`seed 11`, `--seed 11`, `seed=6430`;
+    with every_seed False only the grading seed's `input seed 11` and `--seed 11`, so that the
+    student's own `seed=0` quoted by the notebook loader stays), the grading seed itself wherever
+    it stands as a number of 4 or more digits, and absolute paths of the grading machine (each
+    becomes its last part: hw3.ipynb)."""
+    text = "\n".join(line for line in str(text).splitlines() if not _HYPOTHESIS.search(line))
+    hide = _SEED_WORD if every_seed else _GRADING_SEED
+    text = hide.sub(lambda m: m.group(1) + "<hidden>", text)
+    if seed is not None and len(str(abs(int(seed)))) >= 4:
+        text = re.sub(rf"(?<![\d.]){abs(int(seed))}(?![\d.])", "<hidden>", text)
+    return _ABSOLUTE.sub(lambda m: m.group(1) or "<folder>", text)
+
+
+def failure_text(message, seed=None):
+    """What a student sees of a failure: the message up to its Reproduce lines (they rebuild the
+    hidden inputs), at most FAILURE_LINES lines, through for_students."""
+    kept = []
+    for line in str(message or "failed").splitlines():
+        if line.lstrip().startswith("Reproduce"):
+            break
+        kept.append(line)
+    text = "\n".join(kept[:FAILURE_LINES]) + ("\n..." if len(kept) > FAILURE_LINES else "")
+    text = for_students(text, seed)
+    if len(text) > FAILURE_CHARS:
+        text = text[:FAILURE_CHARS] + "..."
+    return text.replace(FENCE, "'''")
+
+
+def _short(t):
+    return t["nodeid"].split("::")[-1]
+
+
+def function_entry(function, mine, number, settings, seed=None):
+    """(one Gradescope test for a rubric function, its failures on hidden inputs when those are
+    not shown here). The entry holds the function's points, a table of its tests by output and
+    category, and the first failure of each row that failed."""
+    got = sum(t["score"] for t in mine)
+    of = sum(t["max_score"] for t in mine)
+    scored = [t for t in mine if t["max_score"] > 0 or t["status"] != "passed"]
+    rows = {}
+    for t in scored:
+        rows.setdefault((t.get("output") or "-", t.get("category") or "-"), []).append(t)
+    passed = sum(t["status"] == "passed" for t in scored)
+    head = f"**{got:.2f} / {of:.2f} points**: "
+    if not scored:
+        lines = [head + f"no test of {function} ran in this grading."]
+    else:
+        lines = [head + f"{passed} of {len(scored)} tests passed.", "",
+                 "| output | what is judged | tests passed | points |", "|---|---|---|---|"]
+        for (output, category), members in rows.items():
+            lines.append(f"| {output} | {category} | "
+                         f"{sum(t['status'] == 'passed' for t in members)} / {len(members)} | "
+                         f"{sum(t['score'] for t in members):.2f} / "
+                         f"{sum(t['max_score'] for t in members):.2f} |")
+    shown, hidden = [], []
+    for (output, category), members in rows.items():
+        failed = [t for t in members if t["status"] != "passed"]
+        if failed:
+            later = category in HIDDEN_INPUTS and settings["hidden_inputs"] != "visible"
+            (hidden if later else shown).append((output, category, failed[0]))
+    if shown:
+        lines += ["", "The first failure of each row that failed:"]
+        for output, category, t in shown:
+            lines += ["", f"`{_short(t)}` ({output}, {category}):", "",
+                      FENCE, failure_text(t.get("message"), seed), FENCE]
+    if hidden:
+        lines += ["", f"{len(hidden)} row(s) failed on hidden inputs: what went wrong is shown in "
+                      f"\"{HIDDEN_DETAILS}\" ({settings['hidden_inputs'].replace('_', ' ')})."]
+    entry = {"name": function, "number": str(number), "score": round(got, 4),
+             "max_score": round(of, 4), "status": "passed" if passed == len(scored) else "failed",
+             "output": "\n".join(lines), "output_format": "md", "tags": [function],
+             "visibility": settings["visibility"]}
+    return entry, [(function, *h) for h in hidden]
+
+
+def hidden_details_entry(hidden, number, settings, seed=None):
+    """The failures on hidden inputs of all functions in one 0-point entry, shown to students as
+    the rubric's [gradescope] hidden_inputs says (after_due_date, say)."""
+    lines = []
+    for function, output, category, t in hidden:
+        lines += [f"**{function}** `{_short(t)}` ({output}, {category}):", "",
+                  FENCE, failure_text(t.get("message"), seed), FENCE, ""]
+    return {"name": HIDDEN_DETAILS, "number": str(number), "score": 0.0, "max_score": 0.0,
+            "status": "failed", "output": "\n".join(lines).strip(), "output_format": "md",
+            "tags": ["hidden inputs"], "visibility": settings["hidden_inputs"]}
+
+
+def leaderboard(scored):
+    """Gradescope leaderboard columns from what the training check recorded (its tests'
+    `properties`: accuracy, seconds_per_epoch); [] when it did not run or recorded nothing."""
+    found = {}
+    for t in scored:
+        if t.get("function") == "training" and isinstance(t.get("properties"), dict):
+            for key, value in t["properties"].items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found.setdefault(key, float(value))
+    board = []
+    if "accuracy" in found:
+        board.append({"name": "Test accuracy (%)", "value": round(found["accuracy"], 2),
+                      "order": "desc"})
+    if "seconds_per_epoch" in found:
+        board.append({"name": "Seconds per epoch", "value": round(found["seconds_per_epoch"], 2),
+                      "order": "asc"})
+    return board
+
+
+def results_json(scored, rubric, output, seconds, *, seed=None, integrity=None):
+    """The Gradescope results.json of one submission, as its student sees it: one entry per rubric
+    function in the rubric's order (the training check included), each with its points, its tests
+    by output and category and the failures that matter; `output` (the summary: points, what the
+    notebook loader kept and dropped) on top. Seeds, paths of the grading machine and hypothesis's
+    internals are removed (for_students). `integrity`: the instructor's flags ("" for none), kept
+    in extra_data and, when the rubric's [gradescope] integrity is a visibility, in a 0-point
+    entry. The per-test detail stays in the grader's own files (graded.json, tests.jsonl)."""
+    settings = gradescope_settings(rubric)
+    tests, hidden = [], []
+    for number, function in enumerate(rubric["functions"], start=1):
+        mine = [t for t in scored if t.get("function") == function]
+        entry, more = function_entry(function, mine, number, settings, seed)
+        tests.append(entry)
+        hidden += more
+    if hidden:
+        tests.append(hidden_details_entry(hidden, len(tests) + 1, settings, seed))
+    if integrity is not None and settings["integrity"] != "stdout":
+        tests.append({"name": "Integrity (for the instructor)", "number": str(len(tests) + 1),
+                      "score": 0.0, "max_score": 0.0, "status": "failed" if integrity else "passed",
+                      "output": integrity or "No integrity flags.", "output_format": "text",
+                      "tags": ["integrity"], "visibility": settings["integrity"]})
+    summary = "\n".join(line for line in for_students(output, seed, every_seed=False).splitlines()
+                        if not line.startswith("Reproduce"))   # its seed is not theirs to use
+    summary = summary.replace(FENCE, "'''")
+    doc = {"score": round(sum(t["score"] for t in scored), 2), "execution_time": round(seconds, 1),
+           "output": f"{FENCE}text\n{summary}\n{FENCE}", "output_format": "md",
+           "test_output_format": "md", "test_name_format": "text",
+           "visibility": settings["visibility"], "stdout_visibility": "hidden", "tests": tests}
+    if integrity is not None:
+        doc["extra_data"] = {"integrity": integrity}
+    board = leaderboard(scored) if settings["leaderboard"] else []
+    if board:
+        doc["leaderboard"] = board
+    return doc

@@ -17,7 +17,7 @@ from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.grade import single_file, submission_names
 from cnnspec.sandbox.files import SubmissionRefused
 
-from test_grade import SANDBOX, run_grader
+from test_grade import SANDBOX, load_results, run_grader
 
 BUG = {"return np.maximum(X, 0), (X > 0, X.dtype)": "return np.abs(X), (X > 0, X.dtype)"}
 
@@ -145,7 +145,7 @@ def test_a_submission_that_cannot_load_is_reported_once(tmp_path):
     bad.write_text("import numpy as np\nraise RuntimeError('boom at import')\n")
     out = tmp_path / "grades"
     run_grader(bad, "--out", out, "--tests", "relu", "--seed", "3", *SANDBOX)
-    doc = json.loads((out / "bad" / "results.json").read_text())
+    doc = load_results(out, "bad")      # its tests: one per test, from graded.json
     assert doc["score"] == 0 and "LOAD PROBLEM: RuntimeError: boom at import" in doc["output"]
     scored = [t for t in doc["tests"] if t["max_score"] > 0]   # skipped tests score nothing
     assert scored and all(t["output"] == "not run: the submission failed to load (see "

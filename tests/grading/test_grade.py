@@ -150,8 +150,19 @@ def run_grader(*args, timeout=900, python=sys.executable, cwd=None, env=None, co
 
 
 def load_results(out, name):
+    """OUT/name/results.json (what the student sees: one entry per function) with its tests
+    replaced by the per-test records of OUT/name/graded.json (name, tags, status, score,
+    max_score, output = the message, extra_data.output), and their max_score."""
     doc = json.loads((out / name / "results.json").read_text())
-    assert isinstance(doc["score"], (int, float)) and doc["max_score"] > 0 and doc["tests"]
+    assert isinstance(doc["score"], (int, float)) and doc["tests"]
+    scored = json.loads((out / name / "graded.json").read_text())["record"]["scored"]
+    doc["tests"] = [{"name": t["nodeid"].split("/")[-1], "status": t["status"],
+                     "tags": [t["function"]] if t.get("function") else [], "score": t["score"],
+                     "max_score": t["max_score"], "output": t.get("message", ""),
+                     "extra_data": {"output": t.get("output"), "clauses": t.get("clauses", [])}}
+                    for t in scored]
+    doc["max_score"] = round(sum(t["max_score"] for t in doc["tests"]), 2)
+    assert doc["max_score"] > 0
     return doc
 
 
@@ -215,7 +226,7 @@ def value_points(out, name):
         record = json.loads(line)
         if record.get("kind") == "collected":
             categories = {t["nodeid"].split("/")[-1]: t.get("category") for t in record["tests"]}
-    doc = json.loads((out / name / "results.json").read_text())
+    doc = load_results(out, name)
     return [t["name"] for t in doc["tests"] if t["status"] == "passed" and t["max_score"] > 0
             and categories.get(t["name"]) in CORRECTNESS]
 
