@@ -3,6 +3,7 @@
     cnnspec check my_cnn.py             run the conformance suite on a file, package, notebook...
     cnnspec train --impl my_cnn.py      train an implementation on MNIST
     cnnspec grade subs/* --out grades/  grade a class, each submission isolated
+    cnnspec gradescope --seed N --out autograder.zip   the same grading on Gradescope
     cnnspec fetch-mnist                 fetch MNIST once, verify it, cache it
     cnnspec golden --out DIR            regenerate the golden vectors
     cnnspec benchmark                   one epoch of MNIST, the reference against PyTorch
@@ -29,6 +30,7 @@ COMMANDS = {
     "check": (None, "run the conformance suite on a file, package, module or notebook"),
     "train": ("cnnspec.training", "train an implementation on MNIST with plain SGD"),
     "grade": ("cnnspec.grading.grade", "grade submissions, each in a sandboxed worker"),
+    "gradescope": ("cnnspec.grading.gradescope", "build a Gradescope autograder zip"),
     "fetch-mnist": ("cnnspec.mnist", "fetch MNIST once, verify its checksums, cache it"),
     "golden": ("cnnspec.golden_vectors", "regenerate the golden vectors"),
     "benchmark": ("cnnspec.benchmark", "time one epoch: the reference against PyTorch"),
