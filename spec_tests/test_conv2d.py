@@ -135,8 +135,12 @@ def test_conv2d_is_cross_correlation_not_convolution(judge, seed):
 
 @spec("conv2d", "out", "value", "GEN-1", "CONV-2")
 @pytest.mark.parametrize("kind", LAYOUTS[1:])
-def test_conv2d_out_for_inputs_in_any_memory_layout(judge, seed, kind):
-    case = make("stride-above-kernel", seed)
+@pytest.mark.parametrize("name", ["stride-above-kernel", "basic"])
+def test_conv2d_out_for_inputs_in_any_memory_layout(judge, seed, name, kind):
+    """F-order, strided and reversed X, W and b, with padding 1 and with padding 0: without
+    padding there is no padded copy of X, so a code path that reads X's buffer directly (as if it
+    were C-contiguous) shows only there."""
+    case = make(name, seed)
     judge.reproduce(case.recipe, [
         "from cnnspec.spec_tests.cases import layout",
         f"out, cache = impl.conv2d(*(layout(case.arrays[k], {kind!r}) for k in 'XWb'), "
