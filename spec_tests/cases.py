@@ -269,3 +269,55 @@ def _predict_draw(seed, N):
         if gap >= 1e-3 and len(set(labels.tolist())) >= min(N, 3):
             return attempt, labels
     raise RuntimeError("no predict case with clear labels")  # pragma: no cover
+
+
+def close_logits_case(seed, N, dtype="float64"):
+    """A network case whose top two oracle logits are close on every image: 2e-3 to 6e-3 apart
+    (TOL-6 promises 1e-3), equal when rounded to two decimals, the runner-up at a lower class index
+    than the winner, so that any rounding of the logits before the argmax turns a right label into
+    the runner-up's. The winners (`case.labels`) are distinct classes; `case.runners` holds the
+    runner-up classes and `case.gaps` the gaps. W4 is solved for so that the oracle's logits are
+    the designed ones; the convolutional layers are network_case's (kink-free)."""
+    attempt, W4, labels, runners, gaps = _close_logits_draw(seed, N, np.dtype(dtype).name)
+    case = network_case(seed * 100 + attempt, N, dtype)
+    case.recipe = _recipe("close_logits_case", seed=seed, N=N, dtype=dtype)
+    case.arrays.update(W4=W4.astype(dtype), labels=labels.copy(), runners=runners.copy(),
+                       gaps=gaps.copy())
+    return case
+
+
+def _hidden(X, params):
+    """The oracle network's activations before the last layer (relu of the first fc layer)."""
+    h = oracles.maxpool2d(oracles.relu(oracles.conv2d(X, params["W1"], params["b1"], 1, 1)))
+    h = oracles.maxpool2d(oracles.relu(oracles.conv2d(h, params["W2"], params["b2"], 1, 1)))
+    return oracles.relu(oracles.fully_connected(h.reshape(len(h), -1), params["W3"], params["b3"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _close_logits_draw(seed, N, dtype):
+    if not 3 <= N <= 9:
+        raise ValueError(f"close_logits_case needs 3 to 9 images (distinct winners), got N={N}")
+    for attempt in range(20):
+        X, _, params = _network_draw(seed * 100 + attempt, N, 1e-5)
+        rng = np.random.default_rng([seed, attempt, 6])
+        labels = rng.choice(np.arange(1, 10), N, replace=False)
+        runners = np.array([rng.integers(0, w) for w in labels])
+        centre = rng.integers(-150, 150, N) / 100           # the value both round to
+        low = centre - 0.004 + 0.001 * rng.random(N)        # the runner-up: above centre - 0.005
+        gaps = rng.uniform(2e-3, 6e-3, N)                   # the winner: below centre + 0.005
+        T = (low + gaps)[:, None] - rng.uniform(0.5, 3.0, (N, 10))
+        rows = np.arange(N)
+        T[rows, runners], T[rows, labels] = low, low + gaps
+        W4 = np.linalg.lstsq(_hidden(X, params), T - params["b4"], rcond=None)[0]
+        # What the test compares with: the oracle on the arrays in the dtype under test.
+        cast = {k: v.astype(dtype).astype(np.float64) for k, v in dict(params, W4=W4).items()}
+        Z = oracles.network(X.astype(dtype).astype(np.float64), cast)[0]
+        top2 = np.sort(Z, axis=1)[:, -2:]
+        if (np.array_equal(Z.argmax(axis=1), labels)
+                and np.array_equal(np.argsort(Z)[:, -2], runners)
+                and (top2[:, 1] - top2[:, 0]).min() >= 1.5e-3
+                and np.array_equal(Z[rows, labels].round(2), Z[rows, runners].round(2))
+                and np.abs(Z[rows, labels] - centre).max() <= 4e-3
+                and np.abs(Z[rows, runners] - centre).max() <= 4e-3):
+            return attempt, W4, labels, runners, top2[:, 1] - top2[:, 0]
+    raise RuntimeError(f"close_logits_case(seed={seed}) found no draw")  # pragma: no cover
