@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from cnnspec.contract import DEFAULTS, RETURNS
+from cnnspec.contract import DEFAULTS
 from cnnspec.spec_tests import oracles, strategies
-from cnnspec.spec_tests.cases import (LAYOUTS, Case, layout, pool_case, pool_near_tie_case,
+from cnnspec.spec_tests.cases import (LAYOUTS, Case, pool_case, pool_near_tie_case,
                                       pool_tie_case)
-from cnnspec.spec_tests import checks
-from cnnspec.spec_tests.checks import fail, sum_tolerance
+from cnnspec.spec_tests import calls, checks
+from cnnspec.spec_tests.calls import copy_in, named
+from cnnspec.spec_tests.checks import sum_tolerance
 
 spec = pytest.mark.spec
 
@@ -105,28 +106,8 @@ def expect_line(output, dout="case.dout"):
     return f"from cnnspec.spec_tests import oracles; expected = {oracle}"
 
 
-def check_line(output):
-    return (f"print('largest error in {output}:', np.abs(np.asarray({output}, float) - expected)"
-            f".max() if np.shape({output}) == expected.shape else f'{output} has shape "
-            f"{{np.shape({output})}}, expected {{expected.shape}}')")
-
-
 def reproduce(judge, recipe, lines, output=None):
-    """judge.reproduce with, for a value test, the oracle's answer first and the error last."""
-    if output is None:
-        return judge.reproduce(recipe, lines)
-    return judge.reproduce(recipe, [expect_line(output)] + list(lines), check_line(output))
-
-
-def named(case, name):
-    """The line that rebuilds `case` under another name (for tests that use two cases)."""
-    return case.recipe.split("; ", 1)[1].replace("case = ", f"{name} = ", 1)
-
-
-def copy_in(array, kind="C"):
-    """A private copy of `array` in memory layout `kind` (cases.layout), made here because the
-    judge's own copies keep only C and Fortran order."""
-    return layout(np.array(array, copy=True), kind)
+    return calls.reproduce(judge, recipe, lines, output, output and expect_line(output))
 
 
 def forward(judge, case, kind="C", **kwargs):
@@ -137,34 +118,18 @@ def forward(judge, case, kind="C", **kwargs):
 
 
 def forward_for_backward(judge, case, kind="C", X=None, **kwargs):
-    """The forward pass a backward test needs: (out, cache). When the forward returns an output
-    of the wrong shape or changes its input, its cache describes another pass: the test goes on
-    (a right answer still passes) but a failure says "not judged" (see `after_forward`).
-    X: the array to pass as it is (default: a copy of case.X, in layout `kind`)."""
-    earlier = len(judge.mutations)
-    result = judge.call("maxpool2d", copy_in(case.X, kind) if X is None else X, copies=False,
-                        **(kwargs or case.kwargs))
-    out, cache = (judge.returned(result, "maxpool2d", o) for o in RETURNS["maxpool2d"])
-    changed = [name for _, name, before, after in judge.mutations[earlier:]
-               if not np.array_equal(before, after, equal_nan=True)]
-    if isinstance(out, np.ndarray) and out.shape != case.dout.shape:
-        judge.forward_fault = (f"maxpool2d returned out of shape {out.shape} instead of "
-                               f"{case.dout.shape}")
-    elif changed:
-        judge.forward_fault = (f"maxpool2d changed its input {changed[0]} in place, which its "
-                               f"cache may keep")
-    return out, cache
+    """maxpool2d's pass for a backward test, on X as it is or a copy of case.X in layout `kind`."""
+    return calls.forward_for_backward(judge, "maxpool2d",
+                                      copy_in(case.X, kind) if X is None else X,
+                                      case.dout.shape, **(kwargs or case.kwargs))
 
 
 after_forward = checks.after_forward("maxpool2d", "maxpool2d_backward")
 
 
 def backward(judge, case, cache, dout=None, kind="C"):
-    """maxpool2d_backward on a copy of dout (optionally in another memory layout) and on the cache
-    itself (GEN-6: a backward that consumes its cache shows)."""
-    dout = copy_in(case.dout if dout is None else dout, kind)
-    result = judge.call("maxpool2d_backward", dout, cache, copies=False)
-    return judge.returned(result, "maxpool2d_backward", "dX")
+    return calls.backward(judge, "maxpool2d_backward", case.dout if dout is None else dout, cache,
+                          kind)
 
 
 # -- forward: values -----------------------------------------------------------------------------
@@ -484,7 +449,7 @@ def test_maxpool2d_backward_takes_the_forward_output_as_dout(judge, seed):
     """Feeding a returned array back in (dout = out) must work like any other dout."""
     case = make("2x2-stride1-overlap", seed)
     judge.reproduce(case.recipe, [FORWARD, expect_line("dX", dout="out.copy()"),
-                                  "dX = impl.maxpool2d_backward(out, cache)"], check_line("dX"))
+                                  "dX = impl.maxpool2d_backward(out, cache)"], calls.error_line("dX"))
     judge.in_process_only("out and the cache share memory only in the worker")
     out, cache = forward_for_backward(judge, case)
     if not (isinstance(out, np.ndarray) and out.shape == case.dout.shape

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from cnnspec.contract import RETURNS
 from cnnspec.spec_tests import oracles, strategies
-from cnnspec.spec_tests.cases import LAYOUTS, layout, relu_case, relu_kink_case
-from cnnspec.spec_tests import checks
-from cnnspec.spec_tests.checks import fail
+from cnnspec.spec_tests.cases import LAYOUTS, relu_case, relu_kink_case
+from cnnspec.spec_tests import calls, checks
+from cnnspec.spec_tests.calls import copy_in, named
 
 spec = pytest.mark.spec
 
@@ -60,28 +59,8 @@ def expect_line(output, dout="case.dout"):
     return f"from cnnspec.spec_tests import oracles; expected = {oracle}"
 
 
-def check_line(output):
-    return (f"print('largest error in {output}:', np.abs(np.asarray({output}, float) - expected)"
-            f".max() if np.shape({output}) == expected.shape else f'{output} has shape "
-            f"{{np.shape({output})}}, expected {{expected.shape}}')")
-
-
 def reproduce(judge, recipe, lines, output=None):
-    """judge.reproduce with, for a value test, the oracle's answer first and the error last."""
-    if output is None:
-        return judge.reproduce(recipe, lines)
-    return judge.reproduce(recipe, [expect_line(output)] + list(lines), check_line(output))
-
-
-def named(case, name):
-    """The line that rebuilds `case` under another name (for tests that use two cases)."""
-    return case.recipe.split("; ", 1)[1].replace("case = ", f"{name} = ", 1)
-
-
-def copy_in(array, kind="C"):
-    """A private copy of `array` in memory layout `kind` (cases.layout), made here because the
-    judge's own copies keep only C and Fortran order."""
-    return layout(np.array(array, copy=True), kind)
+    return calls.reproduce(judge, recipe, lines, output, output and expect_line(output))
 
 
 def forward(judge, case, kind="C"):
@@ -91,33 +70,16 @@ def forward(judge, case, kind="C"):
 
 
 def forward_for_backward(judge, case, kind="C", X=None):
-    """The forward pass a backward test needs: (out, cache). When the forward returns an output
-    of the wrong shape or changes its input, its cache describes another pass: the test goes on
-    (a right answer still passes) but a failure says "not judged" (see `after_forward`).
-    X: the array to pass as it is (default: a copy of case.X, in layout `kind`)."""
-    earlier = len(judge.mutations)
-    result = judge.call("relu", copy_in(case.X, kind) if X is None else X, copies=False)
-    out, cache = (judge.returned(result, "relu", o) for o in RETURNS["relu"])
-    changed = [name for _, name, before, after in judge.mutations[earlier:]
-               if not np.array_equal(before, after, equal_nan=True)]
-    if isinstance(out, np.ndarray) and out.shape != case.X.shape:
-        judge.forward_fault = (f"relu returned out of shape {out.shape} instead of "
-                               f"{case.X.shape}")
-    elif changed:
-        judge.forward_fault = (f"relu changed its input {changed[0]} in place, which its "
-                               f"cache may keep")
-    return out, cache
+    """relu's pass for a backward test, on X as it is or a copy of case.X in layout `kind`."""
+    return calls.forward_for_backward(judge, "relu", copy_in(case.X, kind) if X is None else X,
+                                      case.X.shape)
 
 
 after_forward = checks.after_forward("relu", "relu_backward")
 
 
 def backward(judge, case, cache, dout=None, kind="C"):
-    """relu_backward on a copy of dout (optionally in another memory layout) and on the cache
-    itself (GEN-6: a backward that consumes its cache shows)."""
-    dout = copy_in(case.dout if dout is None else dout, kind)
-    return judge.returned(judge.call("relu_backward", dout, cache, copies=False), "relu_backward",
-                          "dX")
+    return calls.backward(judge, "relu_backward", case.dout if dout is None else dout, cache, kind)
 
 
 # -- forward: values -----------------------------------------------------------------------------
@@ -346,7 +308,7 @@ def test_relu_backward_takes_the_forward_output_as_dout(judge, seed):
     """Feeding a returned array back in (dout = out) must work like any other dout."""
     case = relu_case(seed, (3, 4, 5))
     judge.reproduce(case.recipe, [FORWARD, expect_line("dX", dout="out.copy()"),
-                                  "dX = impl.relu_backward(out, cache)"], check_line("dX"))
+                                  "dX = impl.relu_backward(out, cache)"], calls.error_line("dX"))
     judge.in_process_only("out and the cache share memory only in the worker")
     out, cache = forward_for_backward(judge, case)
     if not (isinstance(out, np.ndarray) and np.isfinite(out).all()):
