@@ -284,7 +284,8 @@ def _markdown(summary, clauses, hygiene, rubric, seed, isolation, integrity):
         problem = md_literal(r.load_problem) or ("time limit" if r.timed_out else "")
         lines.append(f"| {md_literal(r.submission)} | {r.score:.2f} / {r.max_score:.2f} | "
                      f"{problem} | {r.seconds} |")
-    lines += ["", "Each submission's tests and failure messages: `<submission>/results.json`."]
+    lines += ["", "What each student sees: `<submission>/results.json`; every test with its points and "
+                  "full failure message: `<submission>/graded.json`."]
     return "\n".join(lines) + "\n"
 
 
