@@ -22,10 +22,11 @@ also when grading fails (score 0 and what went wrong). ROOT is --root, else $CNN
 test in full) goes to the autograder's standard output, which Gradescope shows to instructors only.
 
 Isolation: with working bubblewrap, as `cnnspec grade`. Docker may forbid the namespaces
-bubblewrap needs; then, and only inside Gradescope's container (ROOT is /autograder), the runner
-makes cnnspec's installed files and ROOT/source readable by root alone, runs the isolation probe
-as an unprivileged worker, and grades without bubblewrap only when the probe can read nothing.
-Elsewhere, or when the probe finds a way in, it refuses to grade (score 0, reason in stdout).
+bubblewrap needs; then, and only in a throwaway container (ROOT is /autograder, or --container,
+or CNNSPEC_CONTAINER=1), the runner makes cnnspec's installed folders and ROOT/source readable by
+root alone (never a checkout's), runs the isolation probe as an unprivileged worker, and grades
+without bubblewrap only when the probe reaches nothing. Elsewhere, or when the probe finds a way
+in, it refuses to grade (score 0, the reason in stdout).
 """
 import argparse
 import json
@@ -202,13 +203,17 @@ def find_submission(folder, name=None):
 
 
 def _lock_down(root):
-    """Inside Gradescope's container only: cnnspec's installed files and ROOT/source (the seed, the
-    rubric) readable by root alone, so workers (unprivileged users) cannot read the answers even
-    without bubblewrap. Returns the folders locked."""
+    """In a throwaway container only: cnnspec's installed folders and ROOT/source (the seed, the
+    rubric, the wheel) readable by root alone, so that workers (unprivileged users) cannot read
+    the answers even without bubblewrap. A checkout (a folder beside a pyproject.toml) is never
+    changed: the probe then finds it, and grading is refused. Returns the folders locked."""
     from ..sandbox.launch import project_folders
-    locked = sorted(project_folders()) + [root / "source"]
-    for folder in locked:
+    locked = []
+    for folder in sorted(project_folders()) + [root / "source"]:
+        if (folder / "pyproject.toml").exists() or (folder.parent / "pyproject.toml").exists():
+            continue
         os.chmod(folder, 0o700)
+        locked.append(folder)
     return locked
 
 
@@ -221,8 +226,9 @@ def grading_args(submission, out, config, root, trust):
     return parser.parse_args(argv + ([grade.TRUST] if trust else []))
 
 
-def grade_here(root):
-    """Grade ROOT/submission; returns the results.json document (also when grading failed)."""
+def grade_here(root, container=False):
+    """Grade ROOT/submission; returns the results.json document (also when grading failed).
+    `container`: this machine is a throwaway container even if ROOT is not /autograder."""
     from . import grade, integrity
     from .score import gradescope_settings, load_rubric, results_json
     started = time.monotonic()
@@ -239,7 +245,7 @@ def grade_here(root):
     args = grading_args(submission, out, config, root, trust=False)
     ok, note = grade.bwrap_status()
     if not ok:
-        if root.resolve() != GRADESCOPE_ROOT:
+        if root.resolve() != GRADESCOPE_ROOT and not container:
             print(f"refusing to grade: {note}, and outside Gradescope's container ({root} is not "
                   f"{GRADESCOPE_ROOT}) file modes are not changed to make up for it", flush=True)
             return failed(rubric, "The autograder could not grade safely here; your instructor "
@@ -294,12 +300,12 @@ def failed(rubric, message, started, seed=None):
     return doc
 
 
-def run_in(root):
+def run_in(root, container=False):
     """Grade ROOT/submission and write ROOT/results/results.json, whatever happens; 0."""
     root = Path(root).resolve()
     started = time.monotonic()
     try:
-        doc = grade_here(root)
+        doc = grade_here(root, container)
     except Exception as error:  # noqa: BLE001 - Gradescope must get a results.json
         import traceback
         traceback.print_exc()
@@ -324,8 +330,13 @@ def main(argv=None):
     runner = sub.add_parser("run", help="grade ROOT/submission, write ROOT/results/results.json")
     runner.add_argument("--root", default=os.environ.get("CNNSPEC_ROOT", str(GRADESCOPE_ROOT)),
                         help="the autograder folder (default $CNNSPEC_ROOT, else /autograder)")
+    runner.add_argument("--container", action="store_true",
+                        default=os.environ.get("CNNSPEC_CONTAINER") == "1",
+                        help="this machine is a throwaway container: without bubblewrap, lock "
+                             "cnnspec's files to root (default: only when ROOT is /autograder; "
+                             "$CNNSPEC_CONTAINER=1 sets it)")
     args = parser.parse_args(argv)
-    return run_in(args.root)
+    return run_in(args.root, args.container)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ setup.sh's installs are skipped (cnnspec is installed here): run_autograder runs
 (CNNSPEC_PYTHON) on the stand-in root (CNNSPEC_ROOT)."""
 import json
 import os
+import stat
 import subprocess
 import sys
+import venv
 import zipfile
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from cnnspec.grading import gradescope
 from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.score import load_rubric
 
-from test_grade import SANDBOXED
+from test_grade import PROJECT, SANDBOXED
 from test_score import check_results, seen_by_students
 
 SEED = 48213977
@@ -172,3 +174,78 @@ def test_run_autograder_grades_a_notebook_end_to_end_and_a_wrong_function_costs_
             assert secret not in seen, (name, secret)
         assert doc["extra_data"]["integrity"].startswith("matches the reference")  # instructors'
     assert f"seed {SEED}" in right_stdout and "integrity: matches the reference" in right_stdout
+
+
+def without_bwrap(tmp_path):
+    """(root, script): the zip unpacked, a correct notebook submitted, cnnspec installed from the
+    zip's wheel in a venv, and the shell line that runs run_autograder with a PATH holding every
+    command but bwrap, as in a Docker container that cannot run it."""
+    out = tmp_path / "autograder.zip"
+    cnnspec("gradescope", "--seed", SEED, "--out", out)
+    root = unpack(out, tmp_path / "autograder")
+    seed_style_notebook(root / "submission" / "hw3.ipynb")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                    *map(str, (root / "source").glob("cnnspec-*.whl"))], check=True,
+                   capture_output=True)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for folder in (Path("/usr/bin"), Path("/bin")):
+        for tool in folder.iterdir():
+            if tool.name != "bwrap" and not (tools / tool.name).exists():
+                (tools / tool.name).symlink_to(tool)
+    return root, (f"PATH={tools} CNNSPEC_CONTAINER=1 CNNSPEC_ROOT={root} "
+                  f"CNNSPEC_PYTHON={python} bash {root / 'run_autograder'}")
+
+
+def locked(tmp_path, root):
+    installed = next((tmp_path / "venv" / "lib").glob("python3*/site-packages/cnnspec"))
+    return [stat.S_IMODE(f.stat().st_mode) == 0o700
+            for f in (installed, installed / "reference", root / "source")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SANDBOXED or os.geteuid() != 0,
+                    reason="the stand-in container is made with bubblewrap, as root")
+def test_where_bubblewrap_cannot_run_the_container_locks_the_answers_to_root_and_grades(tmp_path):
+    """Gradescope's Docker may forbid the namespaces bubblewrap needs. Made here: run_autograder
+    runs inside a bubblewrap that hides the checkout and /tmp (every other copy of the reference
+    on this machine) but the stand-in root, with cnnspec installed from the zip's wheel and no
+    bwrap on the PATH. It locks cnnspec's installed folders and ROOT/source to root, the probe (an
+    unprivileged worker) reaches nothing, and the notebook is graded: full marks."""
+    root, script = without_bwrap(tmp_path)
+    container = ["bwrap", "--dev-bind", "/", "/", "--cap-add", "ALL"]
+    for folder in (PROJECT, Path("/tmp")):
+        container += ["--tmpfs", str(folder)]
+    container += ["--bind", str(tmp_path), str(tmp_path), "--chdir", str(tmp_path)]
+    run = subprocess.run(container + ["bash", "-c", script], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=900, cwd=tmp_path)
+    doc = json.loads((root / "results" / "results.json").read_text())
+    check_results(doc)
+    assert "locking cnnspec's files" in run.stdout and "NO SANDBOX" in run.stdout, run.stdout
+    assert all(t["status"] == "passed" for t in doc["tests"]), run.stdout[-3000:]
+    assert all(locked(tmp_path, root))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers of their own user need root")
+def test_where_bubblewrap_cannot_run_and_the_answers_stay_readable_nothing_is_graded(tmp_path):
+    """The same without the stand-in container: this machine's checkout (world-readable, never
+    locked) is in reach of a worker, so the probe finds it and the runner refuses: 0 points, and
+    the reason for the instructor only."""
+    reference = PROJECT / "reference"
+    mode = stat.S_IMODE(reference.stat().st_mode)
+    if not all(stat.S_IMODE(f.stat().st_mode) & 0o005 == 0o005 for f in (PROJECT, reference)):
+        pytest.skip(f"{reference} is not readable by other users here")
+    root, script = without_bwrap(tmp_path)
+    run = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=900, cwd=tmp_path)
+    doc = json.loads((root / "results" / "results.json").read_text())
+    check_results(doc)
+    assert doc["score"] == 0 and doc["tests"] == []
+    assert "could not grade safely" in doc["output"] and str(PROJECT) not in seen_by_students(doc)
+    assert "refusing to grade" in run.stdout and str(PROJECT) in run.stdout, run.stdout
+    assert all(locked(tmp_path, root))
+    assert stat.S_IMODE(reference.stat().st_mode) == mode          # the checkout is left alone
