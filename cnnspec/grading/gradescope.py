@@ -38,10 +38,13 @@ import sys
 import tempfile
 import time
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
-from .. import __version__
 
+# From the metadata: `from .. import __version__` would import cnnspec.checking, which the layering
+# contract keeps apart from cnnspec.grading.
+__version__ = metadata.version("cnnspec")
 CONFIG = "cnnspec-gradescope.json"
 RUBRIC = "rubric.toml"
 VENV = "/opt/cnnspec"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec import __version__
 from cnnspec.grading import gradescope
 from cnnspec.grading.examples import seed_style_notebook
 from cnnspec.grading.score import load_rubric
@@ -74,10 +73,10 @@ def test_the_zip_holds_setup_run_autograder_the_rubric_and_the_seed(tmp_path):
         assert archive.read("rubric.toml").decode() == rubric.read_text()
     assert names == {"setup.sh", "run_autograder", gradescope.CONFIG, "rubric.toml"}
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
-    assert config == {"seed": SEED, "submission": "hw3.ipynb", "cnnspec": __version__,
+    assert config == {"seed": SEED, "submission": "hw3.ipynb", "cnnspec": gradescope.__version__,
                       "rubric": "rubric.toml"}
     assert "apt-get install -y --no-install-recommends bubblewrap" in setup
-    assert f"pip install 'cnnspec=={__version__}'" in setup
+    assert f"pip install 'cnnspec=={gradescope.__version__}'" in setup
     for script in ("setup.sh", "run_autograder"):
         with zipfile.ZipFile(out) as archive:
             (tmp_path / script).write_bytes(archive.read(script))
@@ -133,7 +132,7 @@ def test_an_empty_submission_or_no_cnnspec_still_gives_a_results_json(tmp_path):
     assert doc["score"] == 0 and "failed before grading" in doc["output"]
 
 
-# -- end to end --------------------------------------------------------------------------------------
+# -- end to end ----------------------------------------------------------------------------------
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SANDBOXED, reason="outside Gradescope's container the runner grades only "
