@@ -188,10 +188,11 @@ def for_students(text, seed=None, every_seed=True):
 
 def failure_text(message, seed=None):
     """What a student sees of a failure: the message up to its Reproduce lines (they rebuild the
-    hidden inputs), at most FAILURE_LINES lines, through for_students."""
+    hidden inputs) or hypothesis's falsifying example (its arguments span several lines), at most
+    FAILURE_LINES lines, through for_students."""
     kept = []
     for line in str(message or "failed").splitlines():
-        if line.lstrip().startswith("Reproduce"):
+        if line.lstrip().startswith(("Reproduce", "Falsifying example")):
             break
         kept.append(line)
     text = "\n".join(kept[:FAILURE_LINES]) + ("\n..." if len(kept) > FAILURE_LINES else "")

@@ -186,6 +186,21 @@ def test_a_failure_shows_its_first_lines_without_seeds_paths_or_hypothesis_inter
     assert "hw3.ipynb" in doc["output"] and "seed=0" in doc["output"]   # the student's own text
 
 
+def test_a_falsifying_example_is_cut_with_all_its_lines():
+    message = ("relu returned a wrong out [SPEC RELU-1]\n  got 0.13, expected 0\n"
+               "Falsifying example: test_relu_any_shape(\n"
+               "    judge=<cnnspec.spec_tests.checks.Judge object at 0x7f5c>,\n"
+               "    shape=(2,),\n    seed=0,\n)\n")
+    rubric = load_rubric()
+    tests = [t for t in fake_tests() if t["category"] == "errors"]
+    doc = results_json(score(tests, {tests[0]["nodeid"]: {"outcome": "failed",
+                                                          "message": message}}, rubric),
+                       rubric, "summary", 1.0)
+    entry = next(t for t in doc["tests"] if t["name"] == "conv2d_backward")
+    assert "got 0.13, expected 0" in entry["output"]
+    assert "judge=" not in entry["output"] and "shape=(2,)" not in entry["output"]
+
+
 @pytest.mark.parametrize("text, expected", [
     ("seed 11 and --seed=11 and seed=6430", "seed <hidden> and --seed=<hidden> and seed=<hidden>"),
     ("at /tmp/pytest-of-root/pytest-3/autograder/submission/hw3.ipynb:12", "at hw3.ipynb:12"),
