@@ -9,9 +9,11 @@ back as a NumPy scalar), tuple, list, dict (string keys) and handle (an object t
 worker, such as a forward pass's cache). .npy frames are read with allow_pickle=False, so an
 object array, or anything built to run code when unpickled, is refused.
 """
+import functools
 import io
 import json
 import os
+import re
 import select
 import struct
 import time
@@ -43,24 +45,51 @@ class Timeout(ProtocolError):
 
 # ---- frames ----------------------------------------------------------------------------------
 
+def message_bytes(header, arrays=()):
+    """A whole message as one bytes object: written at once, the peer wakes up once for it."""
+    parts = []
+    for payload in [[json.dumps(header).encode()]] + [_npy_parts(a) for a in arrays]:
+        parts.append(struct.pack(">Q", sum(memoryview(p).nbytes for p in payload)))
+        parts += payload
+    return b"".join(parts)
+
+
 def write_message(stream, header, arrays=()):
-    payloads = [json.dumps(header).encode()] + [_npy_bytes(a) for a in arrays]
-    for payload in payloads:
-        stream.write(struct.pack(">Q", len(payload)) + payload)
+    stream.write(message_bytes(header, arrays))
     stream.flush()
 
 
 def send_message(fd, header, arrays=(), deadline=None):
     """write_message to file descriptor `fd` that gives up at `deadline` (a peer that stops
-    reading cannot block the grader): one pipe-buffer page at a time, only when it fits."""
-    data = b"".join(struct.pack(">Q", len(p)) + p
-                    for p in [json.dumps(header).encode()] + [_npy_bytes(a) for a in arrays])
+    reading cannot block the grader): `fd` is made non-blocking, and each write puts in the pipe
+    as much as fits, waiting (until the deadline) only when the pipe is full."""
+    data = message_bytes(header, arrays)
+    os.set_blocking(fd, False)
     view = memoryview(data)
     while view:
+        try:
+            view = view[os.write(fd, view):]
+            continue
+        except BlockingIOError:
+            pass
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and (left <= 0 or not select.select([], [fd], [], left)[1]):
             raise Timeout("the peer stopped reading")
-        view = view[os.write(fd, view[:select.PIPE_BUF]):]
+        if left is None:
+            select.select([], [fd], [])
+
+
+PIPE_BYTES = 2**20      # a pipe's buffer (F_SETPIPE_SZ): large arrays cross in few wake-ups
+
+
+def widen_pipe(fd, size=PIPE_BYTES):
+    """Ask for a `size`-byte buffer on the pipe `fd` (Linux; the kernel's cap applies); a pipe
+    that cannot grow keeps its buffer: only speed depends on it."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):
+        pass
 
 
 def read_message(fd, deadline=None):
@@ -118,19 +147,71 @@ def _read_json(data):
     return header
 
 
+def _npy_parts(array):
+    """The .npy file of `array` (what np.save writes) as [header, data]: the data is the array's
+    own memory where it is contiguous (the message is then its only copy)."""
+    if array.dtype.hasobject:
+        raise ValueError("cannot send an object array")
+    header = io.BytesIO()
+    fields = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(header, fields)
+    except ValueError:      # a header over 64 KiB (a structured dtype with many fields)
+        np.lib.format.write_array_header_2_0(header, fields)
+    flat = array.T if fields["fortran_order"] else array
+    if flat.flags.c_contiguous:
+        data = flat.reshape(-1).view(np.uint8)
+    else:
+        data = array.tobytes(order="C")
+    return [header.getvalue(), data]
+
+
 def _npy_bytes(array):
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+    """The .npy file of `array`, as np.save writes it."""
+    return b"".join(_npy_parts(array))
+
+
+# The header numpy writes for a plain dtype (a string descr), read without numpy's parser (which
+# compiles the header with ast.literal_eval: a quarter of a call's cost); any other header goes
+# to numpy's (still with allow_pickle=False).
+_PLAIN_HEADER = re.compile(rb"\{'descr': '([<>|=]?[A-Za-z][A-Za-z0-9]*(?:\[[A-Za-z0-9]+\])?)', "
+                           rb"'fortran_order': (True|False), 'shape': \(((?:[0-9]+, )*[0-9]*,?)\), "
+                           rb"\} *\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_dtype(descr):
+    return np.dtype(descr.decode("ascii"))
 
 
 def _npy_array(data):
+    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
+        end = 10 + int.from_bytes(data[8:10], "little")
+        match = _PLAIN_HEADER.fullmatch(data[10:end])
+        if match is not None:
+            try:
+                dtype = _plain_dtype(match.group(1))
+            except (TypeError, ValueError):
+                dtype = None
+            if dtype is not None and not dtype.hasobject and dtype.itemsize:
+                shape = tuple(int(n) for n in match.group(3).split(b",") if n.strip())
+                count = 1
+                for n in shape:
+                    count *= n
+                if len(data) - end != count * dtype.itemsize:
+                    raise ProtocolError(f"array frame is not a plain .npy array: {len(data) - end}"
+                                        f" bytes of data for shape {shape} of {dtype}")
+                if match.group(2) == b"True":
+                    shape = shape[::-1]
+                array = np.empty(shape, dtype)
+                array.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8, offset=end)
+                return array.T if match.group(2) == b"True" else array
     try:
         array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except Exception as error:  # numpy raises ValueError, OSError, ... for a bad frame
         raise ProtocolError(f"array frame is not a plain .npy array: {error}") from None
     # Read from bytes, the array is read-only; the receiver gets one it owns, as a caller would.
-    return array if array.flags.writeable else array.copy()
+    return array if array.flags.writeable else array.copy(order="K")
 
 
 # ---- values ----------------------------------------------------------------------------------

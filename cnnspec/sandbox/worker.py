@@ -189,8 +189,7 @@ def changes(watched, encoder):
         if container is not None and (key not in container or container[key] is not original):
             how = "removed" if key not in container else "replaced"
             value = container.get(key)
-        elif copy is not None and (original.shape != copy.shape
-                                   or original.tobytes() != copy.tobytes()):
+        elif copy is not None and not same_bytes(original, copy):
             how, value = "modified", original
         else:
             continue
@@ -204,6 +203,18 @@ def changes(watched, encoder):
             changed.append({"where": where, "key": key, "how": "added",
                             "value": encoder.encode(container[key])})
     return changed
+
+
+def same_bytes(array, copy):
+    """Whether `array` still holds exactly the bytes of `copy` (its C-ordered copy from watch):
+    compared in 8-, 4-, 2- or 1-byte words, without copying a contiguous array."""
+    a = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    b = copy.reshape(-1).view(np.uint8)
+    if array.shape != copy.shape or a.size != b.size:
+        return False
+    word = next(w for w in (8, 4, 2, 1) if a.size % w == 0)
+    word = np.dtype(f"u{word}")
+    return not (a.view(word) != b.view(word)).any()
 
 
 def describe(error, during, sending=False):

@@ -123,7 +123,7 @@ def test_in_place_changes_reach_the_callers_arrays(remote):
     impl = remote("""
         import numpy as np
         def relu(X):
-            X[X < 0] = 0                      # the bug the no-mutation tests must see
+            X[X <= 0] = 0                     # the bug the no-mutation tests must see
             return X.copy(), None
         def forward_backward(X, y, params, learning_rate):
             params["W1"] -= learning_rate     # allowed: in-place SGD
@@ -136,6 +136,9 @@ def test_in_place_changes_reach_the_callers_arrays(remote):
     X = np.array([-1.0, 2.0])
     impl.relu(X)
     assert X.tolist() == [0.0, 2.0]
+    strided = np.array([[-1.0, 5.0], [-0.0, 5.0], [3.0, 5.0]])[:, 0]    # not contiguous; -0.0
+    impl.relu(strided)
+    assert strided.tolist() == [0.0, 0.0, 3.0] and not np.signbit(strided[1])   # bit-exact
     params = {"W1": np.ones(2), "b1": np.zeros(2)}
     W1 = params["W1"]
     loss, new = impl.forward_backward(None, None, params, 0.5)
@@ -259,6 +262,48 @@ def test_the_wire_refuses_pickles_and_oversized_frames():
     os.close(write)
     assert json.loads(json.dumps(protocol.Encoder().encode((1, 2.5, "s", None, {"k": [True]}))))
 
+
+def test_the_wire_carries_every_plain_array_exactly_and_fast_reads_stay_strict():
+    """Frames are what np.save writes; the reader's fast path (plain dtypes) gives what numpy's
+    own reader gives (values, dtype, layout, writable, own memory); a frame whose data does not
+    fit its header is refused; a message larger than the pipe crosses within its deadline."""
+    arrays = [np.random.default_rng(0).random((4, 3, 5)), np.asfortranarray(np.ones((5, 7))),
+              np.arange(48.0).reshape(6, 8)[::2, ::-1], np.float32(3.5), np.array(2.0),
+              np.zeros((0, 3)), np.arange(10).reshape(2, 5).T, np.zeros(3, "f4,i8"),
+              np.array([True, False]), np.array(["ab", "c"]), np.zeros(3, ">f8"),
+              np.array([1 + 2j]), np.array(["2020-01-01"], "M8[D]"), np.float16(1), np.int8(7)]
+    for value in arrays:
+        value = np.asarray(value)
+        saved = io.BytesIO()
+        np.save(saved, value, allow_pickle=False)
+        assert protocol._npy_bytes(value) == saved.getvalue()
+        got = protocol._npy_array(saved.getvalue())
+        want = np.load(io.BytesIO(saved.getvalue()), allow_pickle=False)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes() and got.flags.f_contiguous == want.flags.f_contiguous
+        assert got.flags.writeable and not np.shares_memory(got, value)
+    frame = protocol._npy_bytes(np.zeros(4))
+    for broken in (frame[:-1], frame + b"x", frame.replace(b"(4,)", b"(5,)")):
+        with pytest.raises(protocol.ProtocolError, match="bytes of data for shape"):
+            protocol._npy_array(broken)
+    read, write = os.pipe()
+    big = np.random.default_rng(1).random((3, 2**18))        # 6 MiB: more than the pipe holds
+    try:
+        import threading
+        got = {}
+        reader = threading.Thread(target=lambda: got.update(
+            message=protocol.read_message(read, time.monotonic() + 30)))
+        reader.start()
+        protocol.send_message(write, {"arrays": 2}, [big, big[:, ::7]], time.monotonic() + 30)
+        reader.join(30)
+        header, received = got["message"]
+        assert header == {"arrays": 2}
+        assert np.array_equal(received[0], big) and np.array_equal(received[1], big[:, ::7])
+        with pytest.raises(protocol.Timeout):   # nobody reads: the sender gives up in time
+            protocol.send_message(write, {"arrays": 1}, [big], time.monotonic() + 0.5)
+    finally:
+        os.close(read)
+        os.close(write)
 
 # -- issue 11: limits per worker, whatever the submission hides its use in -------------------------
 
