@@ -2,6 +2,7 @@
 
     cnnspec bench-grade                          both: the corpus, 30 correct submissions, --jobs 2
     cnnspec bench-grade --class-size 10 --skip-hostile
+    cnnspec bench-grade --per-submission         one .py and one notebook: in-process against isolated
     python scripts/bench_grade.py ...            the same command
 
 The correct submissions are copies of the reference, half as .py files and half as seed-style
@@ -9,10 +10,19 @@ notebooks (cnnspec.grading.examples: the reference's text split into cells, with
 loading, a training loop and plots that the grader must drop). The hostile corpus is the project's
 own (tests/grading/hostile/ of a checkout; --hostile names another folder of .py submissions).
 Each run is a real `cnnspec grade` run over the full suite, with the fixed seed 1.
+
+--per-submission times one correct .py file and one seed-style notebook three ways: the suite the
+grader runs (its tests and options) in-process, the same with --isolate, and a whole `cnnspec grade`
+of that one submission (its grading process alone, and the command with its once-per-run probe
+and report). Every figure gives wall seconds, CPU seconds of the command and all its processes
+(from a cpuacct cgroup where there is one, else the children's rusage) and the load average
+before and after: on a shared machine, wall time is an upper bound and CPU time the steadier one.
 """
 import argparse
 import json
 import os
+import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,11 +41,95 @@ SEED = 1
 
 def grade(submissions, out, jobs, extra=()):
     """Seconds one `cnnspec grade` run over `submissions` takes."""
+    return timed(grade_command(submissions, out, jobs, extra))["wall"]
+
+
+def grade_command(submissions, out, jobs, extra=()):
+    return [sys.executable, "-m", "cnnspec", "grade", *map(str, submissions), "--out", str(out),
+            "--jobs", str(jobs), "--seed", str(SEED), *extra]
+
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def timed(command, check=True):
+    """{wall, cpu, cpu_from, load}: run `command` (output discarded); cpu counts every process it
+    starts, the sandboxed workers included, when a cpuacct cgroup can be made (cgroups v1, root),
+    else from the children's rusage (which misses a process whose parent died before reaping it)."""
+    group = None
+    if CPUACCT.is_dir() and os.access(CPUACCT, os.W_OK):
+        group = CPUACCT / f"cnnspec-bench-{secrets.token_hex(4)}"
+        try:
+            group.mkdir()
+        except OSError:
+            group = None
+    join = (lambda: (group / "tasks").write_text("0")) if group is not None else None
+    before, load = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "cnnspec", "grade", *map(str, submissions),
-                    "--out", str(out), "--jobs", str(jobs), "--seed", str(SEED), *extra],
-                   check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    return time.monotonic() - started
+    try:
+        result = subprocess.run(command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                preexec_fn=join)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if group is not None:
+            cpu, source = int((group / "cpuacct.usage").read_text()) / 1e9, "cpuacct"
+        else:
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            source = "rusage"
+    finally:
+        if group is not None:
+            try:
+                group.rmdir()
+            except OSError:
+                pass
+    if check and result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, command)
+    return {"wall": round(wall, 1), "cpu": round(cpu, 1), "cpu_from": source,
+            "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
+
+
+def suite_command(submission, isolate):
+    """The suite as the grader runs it for one submission (grade.py: its tests, seed and
+    hypothesis profile, golden vectors not graded), in-process or isolated."""
+    from .grade import NOT_GRADED, SPEC_TESTS
+    command = [sys.executable, "-m", "pytest", str(SPEC_TESTS), "-q", "-p", "no:cacheprovider",
+               "--hypothesis-profile", "cnnspec-grade", "--impl", str(submission), "--seed",
+               str(SEED), "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN"]
+    for path in NOT_GRADED:
+        command += ["--ignore", str(path)]
+    return command + (["--isolate"] if isolate else [])
+
+
+def per_submission(work, repeat=1):
+    """In-process against isolated for one .py and one seed-style notebook: {kind: [figures]}."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    subs = {"py": work / "student.py", "notebook": work / "student.ipynb"}
+    subs["py"].write_text(reference_source(), encoding="utf-8")
+    seed_style_notebook(subs["notebook"])
+    figures = {}
+    for kind, sub in subs.items():
+        for run in range(repeat):
+            inproc = timed(suite_command(sub, False))
+            isolated = timed(suite_command(sub, True))
+            out = work / f"grades-{kind}-{run}"
+            whole = timed(grade_command([sub], out, 1))
+            record = json.loads((out / sub.stem / "results.json").read_text())
+            row = {"in_process": inproc, "isolated": isolated, "grade_command": whole,
+                   "grading_process_wall": record.get("execution_time"),
+                   "isolated_over_in_process_wall": round(isolated["wall"] / inproc["wall"], 2),
+                   "isolated_over_in_process_cpu": round(isolated["cpu"] / inproc["cpu"], 2)}
+            figures.setdefault(kind, []).append(row)
+            print(f"{kind} (run {run + 1}): in-process {_fig(inproc)}; isolated {_fig(isolated)} "
+                  f"(x{row['isolated_over_in_process_wall']} wall, "
+                  f"x{row['isolated_over_in_process_cpu']} CPU); cnnspec grade: its grading "
+                  f"process {row['grading_process_wall']} s wall, the command {_fig(whole)}",
+                  flush=True)
+    return figures
+
+
+def _fig(f):
+    return f"{f['wall']} s wall, {f['cpu']} s CPU ({f['cpu_from']}), load {f['load'][0]}->{f['load'][1]}"
 
 
 def add_arguments(parser):
@@ -48,12 +142,27 @@ def add_arguments(parser):
                              "tests/grading/hostile of this checkout)")
     parser.add_argument("--skip-hostile", action="store_true", help="time the class run only")
     parser.add_argument("--skip-class", action="store_true", help="time the hostile corpus only")
+    parser.add_argument("--per-submission", action="store_true",
+                        help="instead: one .py and one notebook, the grader's suite in-process "
+                             "against isolated, and one `cnnspec grade` of each")
+    parser.add_argument("--repeat", type=positive_int, metavar="N", default=1,
+                        help="with --per-submission: runs of each figure (default %(default)s)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the submissions and the grades here (default: a temporary "
                              "folder, removed at the end)")
 
 
 def run(args):
+    if args.per_submission:
+        work = Path(args.keep or tempfile.mkdtemp(prefix="cnnspec-bench-grade-"))
+        try:
+            figures = {"cpus": os.cpu_count(), "per_submission": per_submission(work, args.repeat)}
+            (work / "bench.json").write_text(json.dumps(figures, indent=1))
+            print(json.dumps(figures))
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        return 0
     corpus = args.hostile or HOSTILE
     hostile = sorted(Path(corpus).glob("*.py")) if not args.skip_hostile else []
     if not args.skip_hostile and not hostile:
@@ -81,9 +190,12 @@ def run(args):
                     subs.append(folder / f"student_{i:02d}.py")
                     subs[-1].write_text(reference_source(), encoding="utf-8")
             figures["class_submissions"] = len(subs)
-            figures["class_seconds"] = round(grade(subs, work / "class", args.jobs), 1)
+            whole = timed(grade_command(subs, work / "class", args.jobs))
+            figures["class_seconds"], figures["class_cpu_seconds"] = whole["wall"], whole["cpu"]
+            figures["class_load"] = whole["load"]
             print(f"{len(subs)} correct submissions: {figures['class_seconds']} s "
-                  f"(--jobs {args.jobs})", flush=True)
+                  f"(--jobs {args.jobs}; {whole['cpu']} s CPU ({whole['cpu_from']}), load average "
+                  f"{whole['load'][0]} before, {whole['load'][1]} after)", flush=True)
         (work / "bench.json").write_text(json.dumps(figures, indent=1))
         print(json.dumps(figures))
     finally:
