@@ -30,6 +30,8 @@ from cnnspec.implementation import LoadFailed, MissingFunction
 EPS = {np.dtype("float32"): float(np.finfo(np.float32).eps),
        np.dtype("float64"): float(np.finfo(np.float64).eps)}
 FD_STEP = 1e-6          # SPEC TOL-4
+# in_process_only reasons an isolated implementation that mirrors memory can judge after all
+MEMORY_REASON = re.compile(r"\bmemory\b|\bbuffer\b|forward's arrays")
 FD_RTOL = 1e-6
 
 
@@ -132,10 +134,21 @@ class Judge:
 
     def in_process_only(self, why):
         """Skip (for every implementation alike: no points either way) a test that needs the
-        implementation's arrays in this very process: under --isolate they cross a process
-        boundary as copies, so memory sharing and buffer reuse cannot be seen."""
-        if self.isolated:
+        implementation's process itself under --isolate. Memory sharing and buffer reuse (a
+        reason that speaks of memory, a buffer or the forward's arrays) are judged there too
+        when the isolated implementation mirrors memory (cnnspec/sandbox/proxy.py: an array
+        passed back is the worker's own again, later writes into it come back, and which arrays
+        share memory in the worker is known); anything else (NumPy's global random state) is
+        skipped."""
+        if self.isolated and not (getattr(self.impl, "mirrors_memory", False)
+                                  and MEMORY_REASON.search(why)):
             pytest.skip(f"not judged under --isolate: {why}")
+
+    def shares_memory(self, a, b):
+        """np.shares_memory, or for an isolated implementation whether the arrays (or their
+        counterparts in its worker) share memory."""
+        shares = getattr(self.impl, "shares_memory", None) if self.isolated else None
+        return bool(shares(a, b)) if shares is not None else bool(np.shares_memory(a, b))
 
     # -- calling the implementation ----------------------------------------------------------
 
@@ -330,7 +343,7 @@ class Judge:
         if not isinstance(got, np.ndarray):
             return
         for name, other in others.items():
-            if isinstance(other, np.ndarray) and np.shares_memory(got, other):
+            if isinstance(other, np.ndarray) and self.shares_memory(got, other):
                 self.fail(f"{self.function} returned {what} sharing memory with {name} [SPEC "
                           f"{self.clause}]: a later change to one silently changes the other. "
                           f"Return a new array (np.array(...), .copy()).")

@@ -214,6 +214,17 @@ def _npy_array(data):
     return array if array.flags.writeable else array.copy(order="K")
 
 
+def same_bytes(array, copy):
+    """Whether `array` holds exactly the bytes of `copy` (a C-ordered array of the same shape):
+    compared in 8-, 4-, 2- or 1-byte words, without copying a contiguous array."""
+    a = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    b = np.ascontiguousarray(copy).reshape(-1).view(np.uint8)
+    if array.shape != copy.shape or a.size != b.size:
+        return False
+    word = np.dtype(f"u{next(w for w in (8, 4, 2, 1) if a.size % w == 0)}")
+    return not (a.view(word) != b.view(word)).any()
+
+
 # ---- values ----------------------------------------------------------------------------------
 
 class Encoder:
@@ -223,10 +234,12 @@ class Encoder:
     (the worker stores it); by default such a value is an error.
     """
 
-    def __init__(self, keep=None):
+    def __init__(self, keep=None, ref=None):
         self.arrays = []
         self.keep = keep
         self.nodes = 0
+        self.ref, self.refs = ref, {}     # ref(array) -> its id; frame index -> id
+        self.objects, self._index = [], {}     # the value of each frame; id(array) -> frame
 
     def _fits(self, array):
         """Refuse here what the receiver would refuse: too many arrays, or too many bytes."""
@@ -251,13 +264,20 @@ class Encoder:
             return {"t": "float", "v": value}
         if type(value) is str:
             return {"t": "str", "v": value[:MAX_STR]}
-        if isinstance(value, np.ndarray) and value.dtype != object:
-            self._fits(value)
-            self.arrays.append(np.asarray(value).view(np.ndarray))
-            return {"t": "array", "i": len(self.arrays) - 1, "ro": not value.flags.writeable}
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            index = self._index.get(id(value))      # the same array twice: one frame, as one
+            if index is None:                       # object on the other side too
+                self._fits(value)
+                self.arrays.append(np.asarray(value).view(np.ndarray))
+                self.objects.append(value)
+                index = self._index[id(value)] = len(self.arrays) - 1
+                if self.ref is not None:
+                    self.refs[index] = self.ref(value)
+            return {"t": "array", "i": index, "ro": not value.flags.writeable}
         if isinstance(value, np.generic) and not isinstance(value, np.object_):
             self._fits(np.asarray(value))
             self.arrays.append(np.asarray(value).view(np.ndarray))
+            self.objects.append(value)
             return {"t": "scalar", "i": len(self.arrays) - 1}
         if type(value) in (tuple, list):
             return {"t": type(value).__name__, "v": [self.encode(v, depth + 1) for v in value]}

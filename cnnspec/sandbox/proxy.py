@@ -73,6 +73,7 @@ class RemoteImplementation:
         self.forbidden = tuple(sandbox.project_folders())
         self.notes, self.load_error, self.functions = [], None, set()
         self.worker, self.generation, self.freed = None, 0, []
+        self._exchanged = Exchanged(self.generation)
         self.trouble = {}     # function -> what went wrong: timed out, crashed, out of memory
         self.isolation = None
         self._scratch = tempfile.TemporaryDirectory(prefix="cnnspec-submission-")
@@ -92,6 +93,16 @@ class RemoteImplementation:
         if function not in self.functions:
             raise MissingFunction(f"{function} is not defined in {self.name}")
         return lambda *args, **kwargs: self._call(function, args, kwargs)
+
+    # Memory as the tests see it in-process (spec_tests/checks.py): an array passed back is the
+    # worker's own array again, a later call's writes into an array reach the caller's copy, and
+    # which arrays share memory in the worker is known here.
+    mirrors_memory = True
+
+    def shares_memory(self, a, b):
+        """np.shares_memory for arrays that crossed the boundary: whether `a` and `b` share
+        memory here, or their counterparts do in the worker."""
+        return bool(np.shares_memory(a, b)) or self._exchanged.shared(a, b)
 
     def defines(self, function):
         self._ensure_worker()
@@ -163,6 +174,7 @@ class RemoteImplementation:
             return
         self.generation += 1
         self.freed = []
+        self._exchanged = Exchanged(self.generation)
         try:
             self.worker = sandbox.start_worker(self.submission, self.limits, self.hide,
                                                self.use_bwrap)
@@ -214,14 +226,15 @@ class RemoteImplementation:
         request = {"op": "call", "function": function, "args": encoder.encode(list(args)),
                    "kwargs": encoder.encode(dict(kwargs)), "free": self.freed,
                    "cache_at": 1 if function in FORWARDS else None,
-                   "arrays": len(encoder.arrays)}
+                   "arrays": len(encoder.arrays), "drop": self._exchanged.dropped(),
+                   "refs": self._exchanged.refs(encoder.objects)}
         self.freed = []
         try:
             deadline = time.monotonic() + self.timeout
             protocol.send_message(self.worker.process.stdin.fileno(), request, encoder.arrays,
                                   deadline)
             reply, arrays = protocol.read_message(self._fd(), deadline)
-            ok, value = self._outcome(function, reply, arrays, args, kwargs)
+            ok, value = self._outcome(function, reply, arrays, args, kwargs, encoder.objects)
         except (protocol.ProtocolError, OSError) as error:
             short, message = self._death(function, error)
             self.trouble.setdefault(function, []).append(short)
@@ -234,15 +247,15 @@ class RemoteImplementation:
             raise value
         return value
 
-    def _outcome(self, function, reply, arrays, args, kwargs):
+    def _outcome(self, function, reply, arrays, args, kwargs, sent=()):
         """(True, result) or (False, the exception to raise), from the worker's reply."""
         make_handle = lambda i, t: Handle(i, _type_name(t), self, self.generation)  # noqa: E731
-        if reply.get("ok") is not True:
-            return False, _exception(function, reply.get("error"))
-        result = protocol.decode(reply.get("result"), arrays, make_handle)
+        self._exchanged.reply(function, reply, arrays, sent)
         for change in _list(reply.get("changed")):
             self._mirror(function, change, arrays, args, kwargs, make_handle)
-        return True, result
+        if reply.get("ok") is not True:
+            return False, _exception(function, reply.get("error"))
+        return True, protocol.decode(reply.get("result"), arrays, make_handle)
 
     def _mirror(self, function, change, arrays, args, kwargs, make_handle):
         """Apply, to the caller's arguments, a change the function made to its own copies."""
@@ -300,6 +313,99 @@ class RemoteImplementation:
         worker.close()
         return "answered with garbage", (f"{what} sent back something that is not plain data "
                                          f"({error}): killed")
+
+
+class Exchanged:
+    """This side of the worker's table of exchanged arrays (worker.py, Exchanged): which of the
+    caller's arrays stands for which array of the worker (by the worker's id, while the caller's
+    array lives), and which pairs of them share memory in the worker. Only ids and the worker's
+    plain .npy frames cross; an id the worker names that is not known here is a new array."""
+
+    def __init__(self, generation):
+        self.generation = generation
+        self.arrays = {}          # worker id -> weakref to the caller's array
+        self.ids = {}             # id(array) -> worker id
+        self.pairs = set()        # frozenset({id, id}): arrays sharing memory in the worker
+        self.gone, self.to_drop = [], []
+
+    def key(self, array):
+        number = self.ids.get(id(array))
+        if number is None:
+            return None
+        ref = self.arrays.get(number)
+        return number if ref is not None and ref() is array else None
+
+    def shared(self, a, b):
+        ka, kb = self.key(a), self.key(b)
+        return ka is not None and kb is not None and (ka == kb or frozenset((ka, kb)) in self.pairs)
+
+    def register(self, number, array):
+        old = self.key(array)
+        if old == number:
+            return
+        if old is not None:
+            self._forget(old)
+            self.to_drop.append(old)
+        previous = self.arrays.get(number)
+        if previous is not None and previous() is not None:
+            self.ids.pop(id(previous()), None)
+        gone = self.gone        # the callback keeps no reference to this table or the proxy
+        self.arrays[number] = weakref.ref(array, lambda _, n=number: gone.append(n))
+        self.ids[id(array)] = number
+
+    def _forget(self, number):
+        ref = self.arrays.pop(number, None)
+        array = ref() if ref is not None else None
+        if array is not None and self.ids.get(id(array)) == number:
+            del self.ids[id(array)]
+        self.pairs = {p for p in self.pairs if number not in p} if self.pairs else self.pairs
+
+    def dropped(self):
+        """The worker ids whose arrays died here since the last call (the worker forgets them)."""
+        while self.gone:
+            number = self.gone.pop()
+            ref = self.arrays.get(number)
+            if ref is not None and ref() is None:
+                self._forget(number)
+                self.to_drop.append(number)
+        dropped, self.to_drop = self.to_drop, []
+        for key in [k for k, n in self.ids.items() if n not in self.arrays]:
+            del self.ids[key]
+        return dropped
+
+    def refs(self, objects):
+        """Per frame of a request: the worker's id of that array (a writable array it has a
+        counterpart of), None for another array, False for a scalar."""
+        refs = []
+        for value in objects:
+            if not isinstance(value, np.ndarray):
+                refs.append(False)
+            else:
+                number = self.key(value)
+                refs.append(number if number is not None and value.flags.writeable else None)
+        return refs
+
+    def reply(self, function, reply, arrays, sent):
+        """Take in a reply: the ids the worker gave the arrays sent, then each frame with an id
+        of an array alive here becomes that array (its new values copied in), and the pairs."""
+        for index, number in enumerate(_list(reply.get("ids"))):
+            if type(number) is int and index < len(sent) and isinstance(sent[index], np.ndarray):
+                self.register(number, sent[index])
+        for index, number in enumerate(_list(reply.get("refs"))):
+            if type(number) is not int or not 0 <= index < len(arrays):
+                continue
+            frame, ref = arrays[index], self.arrays.get(number)
+            mine = ref() if ref is not None else None
+            if mine is not None and isinstance(frame, np.ndarray) and \
+                    mine.shape == frame.shape and mine.dtype == frame.dtype:
+                if not protocol.same_bytes(mine, frame):
+                    _copy_into(function, mine, frame, "an array it was given or returned earlier")
+                arrays[index] = mine
+            elif isinstance(frame, np.ndarray):
+                self.register(number, frame)
+        for pair in _list(reply.get("shares")):
+            if isinstance(pair, list) and len(pair) == 2 and all(type(n) is int for n in pair):
+                self.pairs.add(frozenset(pair))
 
 
 def _exit_code(worker):

@@ -113,6 +113,8 @@ def load_notes(module):
 def serve(module, requests, replies):
     kept = {}   # handle id -> object that stays here (caches)
     ids = itertools.count(1)
+    shared = Exchanged()
+    handed = set()      # ids of the objects a request passes back as handles: not watched
 
     def keep(value):
         handle_id = next(ids)
@@ -122,6 +124,7 @@ def serve(module, requests, replies):
     def lookup(handle_id, _type):
         if handle_id not in kept:
             raise protocol.ProtocolError(f"unknown handle {handle_id}")
+        handed.add(id(kept[handle_id]))
         return kept[handle_id]
 
     while True:
@@ -131,23 +134,34 @@ def serve(module, requests, replies):
             return
         for handle_id in request.get("free", []):
             kept.pop(handle_id, None)
+        shared.drop(request.get("drop", []))
         if request.get("op") != "call":
             return
         name = request.get("function")
+        handed.clear()
         try:
+            received = shared.receive(request.get("refs"), arrays)
             args = protocol.decode(request["args"], arrays, lookup)
             kwargs = protocol.decode(request["kwargs"], arrays, lookup)
         except (protocol.ProtocolError, KeyError) as error:
+            shared.abandon()
             protocol.write_message(replies, {"ok": False, "error": describe(error, name)})
             continue
-        watched = watch(args, kwargs)
+        watched = watch(args, kwargs, shared.snapshot, handed)
         try:
             result = getattr(module, name)(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - SystemExit in a layer is an answer too
-            reply = {"ok": False, "error": describe(error, name)}
-            protocol.write_message(replies, reply)
+            reply, encoder = {"ok": False, "error": describe(error, name)}, None
+            try:        # what it changed before raising shows too, as it would in-process
+                encoder = protocol.Encoder(ref=shared.ref)
+                reply.update(changed=changes(watched, encoder), **shared.report(encoder, received))
+            except Exception:  # noqa: BLE001 - too large to send: the error alone
+                reply, encoder = {"ok": False, "error": reply["error"]}, None
+                shared.abandon()
+            arrays = encoder.arrays if encoder else []
+            protocol.write_message(replies, dict(reply, arrays=len(arrays)), arrays)
             continue
-        encoder = protocol.Encoder(keep=keep)
+        encoder = protocol.Encoder(keep=keep, ref=shared.ref)
         try:
             cache_at = request.get("cache_at")
             if cache_at is not None and type(result) in (tuple, list) and len(result) > cache_at:
@@ -155,10 +169,112 @@ def serve(module, requests, replies):
                                       for i, v in enumerate(result))
             reply = {"ok": True, "result": encoder.encode(result),
                      "changed": changes(watched, encoder)}
+            reply.update(shared.report(encoder, received))
         except Exception as error:  # noqa: BLE001 - e.g. a result too large to send
             reply, encoder = {"ok": False, "error": describe(error, name, sending=True)}, None
+            shared.abandon()
         arrays = encoder.arrays if encoder else []
         protocol.write_message(replies, dict(reply, arrays=len(arrays)), arrays)
+
+
+class Exchanged:
+    """The arrays whose copies the grader holds (each argument array it sent, each array sent
+    back), by id, with a snapshot of each, until the grader drops its copy. They let the grader
+    see what it would see in-process: an array passed back is this very object again (its new
+    values written in), a later call that writes into one (a buffer reused, a cache's array
+    changed) has the change sent back, and which of them share memory here is reported."""
+
+    def __init__(self):
+        self.arrays, self.snapshots, self.ids = {}, {}, {}    # id -> array, copy; id(array) -> id
+        self.counter = itertools.count(1)
+        self.sent, self.fresh_ids, self.added = [], [], []
+
+    def add(self, array):
+        found = self.ids.get(id(array))
+        if found is not None:
+            return found
+        number = next(self.counter)
+        self.arrays[number], self.snapshots[number] = array, array.copy()
+        self.ids[id(array)] = number
+        self.added.append(number)
+        return number
+
+    def abandon(self):
+        """The reply will not carry this call's ids: forget the arrays it added."""
+        self.drop(self.added)
+        self.added, self.sent = [], []
+
+    def snapshot(self, array):
+        """The copy made of `array` when it arrived (unchanged since), if it is one of these."""
+        number = self.ids.get(id(array))
+        return self.snapshots.get(number) if number is not None and \
+            self.arrays.get(number) is array else None
+
+    def drop(self, numbers):
+        for number in numbers if isinstance(numbers, list) else []:
+            array = self.arrays.pop(number, None) if type(number) is int else None
+            if array is not None:
+                self.snapshots.pop(number, None)
+                self.ids.pop(id(array), None)
+
+    def receive(self, refs, arrays):
+        """Put back, in place of each received frame the grader marked with an id, this worker's
+        own array of that id (with the frame's values written in, where they differ); register
+        the other received arrays. Returns the ids of the arrays of this call."""
+        received, self.fresh_ids = set(), []
+        if not isinstance(refs, list) or len(refs) != len(arrays):
+            return received
+        for index, (ref, array) in enumerate(zip(refs, arrays)):
+            if ref is False or not isinstance(array, np.ndarray):
+                continue
+            mine = self.arrays.get(ref) if type(ref) is int else None
+            if mine is not None and mine.shape == array.shape and mine.dtype == array.dtype:
+                if not protocol.same_bytes(mine, array):
+                    if not mine.flags.writeable:
+                        mine = None
+                    else:
+                        np.copyto(mine, array)
+                        np.copyto(self.snapshots[ref], array)
+                if mine is not None:
+                    arrays[index] = mine
+                    received.add(ref)
+                    continue
+            received.add(self.add(array))
+        self.fresh_ids = [self.ids.get(id(a)) if isinstance(a, np.ndarray) else None
+                          for a in arrays]
+        return received
+
+    def ref(self, array):
+        """The id an array being sent back travels with (the encoder's hook)."""
+        number = self.add(array)
+        self.sent.append((number, array))
+        return number
+
+    def report(self, encoder, received):
+        """{"refs": the id of each frame being sent, "shares": [[id, id], ...] pairs of arrays
+        sharing memory here, "ids": the id given to each received frame}: first the changes
+        this call made to arrays of earlier calls (sent as frames with their ids)."""
+        done = received | {number for number, _ in self.sent}
+        for number, array in list(self.arrays.items()):
+            if number not in done and not protocol.same_bytes(array, self.snapshots[number]):
+                encoder.encode(array)           # travels with its id: the grader copies it in
+        pairs = set()
+        for number, array in self.sent:
+            if not protocol.same_bytes(array, self.snapshots[number]):
+                self.snapshots[number] = array.copy()
+            for other, candidate in self.arrays.items():
+                if other != number and np.may_share_memory(array, candidate) and \
+                        np.shares_memory(array, candidate):
+                    pairs.add((min(number, other), max(number, other)))
+        refs = [None] * len(encoder.arrays)
+        for index, number in encoder.refs.items():
+            refs[index] = number
+        for number in received:
+            if not protocol.same_bytes(self.arrays[number], self.snapshots[number]):
+                self.snapshots[number] = self.arrays[number].copy()
+        report = {"refs": refs, "shares": sorted(pairs), "ids": self.fresh_ids}
+        self.sent, self.added = [], []
+        return report
 
 
 class _Kept:
@@ -168,17 +284,25 @@ class _Kept:
         self._cnnspec_handle = handle_id
 
 
-def watch(args, kwargs):
-    """(where, container, key, original object, copy) for every argument array, to spot changes."""
+def watch(args, kwargs, snapshot=None, skip=()):
+    """(where, container, key, original object, copy) for every argument array, to spot changes
+    (`snapshot(array)`: a copy already made of it, or None); not the objects in `skip` (ids of
+    handles' objects: a change to what a cache holds is no change to the caller's arguments)."""
+    def copy(array):
+        made = snapshot(array) if snapshot is not None else None
+        return made if made is not None else array.copy()
+
     watched = []
     places = [(i, v) for i, v in enumerate(args)] + list(kwargs.items())
     for where, value in places:
+        if id(value) in skip:
+            continue
         if isinstance(value, np.ndarray):
-            watched.append((where, None, None, value, value.copy()))
+            watched.append((where, None, None, value, copy(value)))
         elif isinstance(value, dict):
             for key, item in value.items():
-                copy = item.copy() if isinstance(item, np.ndarray) else None
-                watched.append((where, value, key, item, copy))
+                watched.append((where, value, key, item, copy(item) if isinstance(
+                    item, np.ndarray) and id(item) not in skip else None))
     return watched
 
 
@@ -189,7 +313,7 @@ def changes(watched, encoder):
         if container is not None and (key not in container or container[key] is not original):
             how = "removed" if key not in container else "replaced"
             value = container.get(key)
-        elif copy is not None and not same_bytes(original, copy):
+        elif copy is not None and not protocol.same_bytes(original, copy):
             how, value = "modified", original
         else:
             continue
@@ -203,18 +327,6 @@ def changes(watched, encoder):
             changed.append({"where": where, "key": key, "how": "added",
                             "value": encoder.encode(container[key])})
     return changed
-
-
-def same_bytes(array, copy):
-    """Whether `array` still holds exactly the bytes of `copy` (its C-ordered copy from watch):
-    compared in 8-, 4-, 2- or 1-byte words, without copying a contiguous array."""
-    a = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    b = copy.reshape(-1).view(np.uint8)
-    if array.shape != copy.shape or a.size != b.size:
-        return False
-    word = next(w for w in (8, 4, 2, 1) if a.size % w == 0)
-    word = np.dtype(f"u{word}")
-    return not (a.view(word) != b.view(word)).any()
 
 
 def describe(error, during, sending=False):

@@ -305,6 +305,54 @@ def test_the_wire_carries_every_plain_array_exactly_and_fast_reads_stay_strict()
         os.close(read)
         os.close(write)
 
+
+def test_memory_shows_across_the_boundary_as_it_would_in_process(remote):
+    """Issue 10: the judge's memory tests run under --isolate too. An array returned or passed
+    back is the worker's own array again; a later call's writes into an earlier array (a reused
+    buffer, a cache's copy of the input) reach the caller's copy; and shares_memory knows which
+    arrays share memory in the worker. Only ids and plain frames cross."""
+    impl = remote("""
+        import numpy as np
+        _buffer = np.zeros(64)
+        def relu(X):                        # out is a view of X; the cache (kept in the
+                                            # worker) is X itself
+            out = X.reshape(-1)[::-1][::-1].reshape(X.shape)
+            return out, X
+        def relu_backward(dout, cache):     # writes into the forward's X and into dout
+            cache[cache < 0] = 0
+            dout[cache <= 0] = 0
+            return dout
+        def maxpool2d(X, pool_size=2, stride=2):      # one buffer for every call
+            _buffer[:X.size] = X.reshape(-1)
+            return _buffer[:X.size].reshape(X.shape), None
+        def initialize_parameters(seed=None):
+            zeros = np.zeros(16)
+            return {"b1": zeros[:8], "b2": zeros[:16], "W1": np.ones((2, 2))}
+        """)
+    assert impl.mirrors_memory
+    X = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    out, cache = impl.relu(X)
+    assert impl.shares_memory(out, X) and not np.shares_memory(out, X)
+    dout = np.ones((2, 2))
+    dX = impl.relu_backward(dout, cache)
+    assert dX is dout and dout.tolist() == [[0.0, 1.0], [1.0, 0.0]]    # the very array
+    assert X.tolist() == [[0.0, 2.0], [3.0, 0.0]]         # the backward wrote into the forward's X
+    first, _ = impl.maxpool2d(np.arange(4.0).reshape(1, 1, 2, 2))
+    second, _ = impl.maxpool2d(-np.ones((1, 1, 2, 2)))
+    assert first.tolist() == second.tolist() == [[[[-1.0, -1.0], [-1.0, -1.0]]]]   # reused
+    assert impl.shares_memory(first, second)
+    params = impl.initialize_parameters(seed=0)
+    assert impl.shares_memory(params["b1"], params["b2"])
+    assert not impl.shares_memory(params["b1"], params["W1"])
+    honest = remote(PROJECT / "reference" / "cnn.py")
+    X = np.array([[-1.0, 2.0]])
+    out, _ = honest.relu(X)
+    assert not honest.shares_memory(out, X)
+    known = len(impl._exchanged.arrays)
+    del X, out, cache, dout, dX, first, second, params
+    impl.relu(np.ones(1))                   # what died here is forgotten in the worker too
+    assert len(impl._exchanged.arrays) < known
+
 # -- issue 11: limits per worker, whatever the submission hides its use in -------------------------
 
 needs_cgroups = pytest.mark.skipif(not __import__("cnnspec.sandbox.cgroups").sandbox.cgroups
