@@ -4,14 +4,16 @@
     cnnspec train --impl my_cnn.py          any implementation (.py, package, notebook, module)
     cnnspec train --limit 5000 --epochs 2 --out runs/quick
 
-(`python scripts/train.py ...` is the same command.) Each epoch shows a progress bar on stderr and
-prints the mean training loss, the training and test accuracy and the seconds it took. The output
-folder gets curves.png (loss; train and test accuracy), params.npz (the trained parameters) and
-summary.json (every figure, the versions, the seed). The same seed gives the same numbers.
+(`python scripts/train.py ...` is the same command.) Each epoch shows a progress bar on stderr
+(tqdm) and prints the mean training loss, the training and test accuracy and the seconds it took.
+The output folder gets curves.png (loss; train and test accuracy), params.npz (the trained
+parameters) and summary.json (every figure, the versions, the seed). The same seed gives the same
+numbers.
 
 The learning rate is plain SGD's step size, the same for every batch of an epoch; between epochs it
 follows a schedule (see `learning_rate`). `train_epoch` is the one training loop: the end-to-end
-test (spec_tests/test_mnist_end_to_end.py) uses it too.
+test (spec_tests/test_mnist_end_to_end.py) and the graded training check (`training_check`,
+SPEC.md TRAIN, spec_tests/test_training.py) use it too.
 """
 import argparse
 import json
@@ -21,10 +23,12 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .implementation import MissingFunction
 from .mnist import MnistError, load_mnist
 
 DEFAULTS = dict(epochs=10, batch_size=64, lr=0.3, schedule="cosine", final_lr=0.0, seed=0)
@@ -56,31 +60,36 @@ def prepare(images, labels, dtype=np.float32):
     return X, labels.astype(np.int64)
 
 
-class Progress:
-    """A progress bar on stderr drawn with carriage returns; no dependencies."""
+def progress_bar(total, label, stream=None):
+    """A progress bar of `total` batches on stderr, drawn by tqdm: on a terminal, redrawn in place
+    with the rate and the time left; in a log (not a terminal), one plain line every tenth of the
+    epoch, never carriage returns. Returns (update(done, loss), close())."""
+    from tqdm import tqdm
+    stream = sys.stderr if stream is None else stream
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    bar = tqdm(total=total, desc=label, unit="batch", file=stream if tty else _Lines(stream),
+               dynamic_ncols=tty, ncols=None if tty else 100, leave=not tty,
+               mininterval=0.2 if tty else 0.0, miniters=1 if tty else max(1, total // 10))
 
-    def __init__(self, total, label, stream=sys.stderr, width=30):
-        self.total, self.label, self.stream, self.width = total, label, stream, width
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.started = self.last = time.perf_counter()
-        self.shown = -1
+    def update(done, loss):
+        bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+        bar.update(done - bar.n)
 
-    def update(self, done, loss):
-        now = time.perf_counter()
-        tenth = 10 * done // self.total
-        if done < self.total and (now - self.last < 0.2 if self.tty else tenth == self.shown):
-            return
-        self.last, self.shown = now, tenth
-        filled = self.width * done // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = now - self.started
-        eta = elapsed / done * (self.total - done) if done else 0.0
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} "
-                          f"{elapsed:5.1f}s eta {eta:4.0f}s ")
-        self.stream.flush()
+    return update, bar.close
 
-    def close(self):
-        self.stream.write("\r" + " " * (self.width + 60) + "\r" if self.tty else "\n")
+
+class _Lines:
+    """A file for tqdm in a log: each redraw of the bar becomes a line of its own."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        text = text.replace("\r", "").strip("\n")
+        if text.strip():
+            self.stream.write(text + "\n")
+
+    def flush(self):
         self.stream.flush()
 
 
@@ -116,24 +125,80 @@ def diverged(losses):
     return not math.isfinite(last) or last > 10 * losses[0] + 10
 
 
-def train_epoch(impl, params, X, y, lr, batch_size, rng, progress=None):
+class TrainingStopped(Exception):
+    """Training ended before its epoch did. The message says why and names the batch; `batch` is
+    the batch (1-based) it stopped at, `losses` the losses of the batches done."""
+
+    def __init__(self, message, batch, losses):
+        super().__init__(message)
+        self.batch, self.losses = batch, list(losses)
+
+
+    def cause(self, chars=1500):
+        """The implementation's own error as its traceback shows it (its end), or "". From an
+        isolated worker, its notes: the worker's traceback, not the grader's frames."""
+        error = self.__cause__
+        if error is None:
+            return ""
+        import traceback
+        notes = [str(note) for note in getattr(error, "__notes__", None) or []]
+        text = ("\n".join(notes) if notes else
+                "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        text = text.strip()
+        return text if len(text) <= chars else "..." + text[-chars:]
+
+
+class Diverged(TrainingStopped, FloatingPointError):
+    """The loss stopped being finite or climbed far above its start (`diverged`)."""
+
+
+class StepFailed(TrainingStopped):
+    """forward_backward raised, or returned something that is not (loss, new_params)."""
+
+
+class OutOfTime(TrainingStopped):
+    """The time limit passed before the epoch was done."""
+
+
+def train_epoch(impl, params, X, y, lr, batch_size, rng, progress=None, deadline=None,
+                clock=time.monotonic, lr_end=None):
     """One epoch of plain SGD: shuffle with `rng`, then one forward_backward per mini-batch.
 
-    Returns (params, batch losses). The last batch may be smaller than batch_size. `progress`, if
-    given, is called as progress(batches done, running mean loss).
+    Returns (params, batch losses). The last batch may be smaller than batch_size. The rate is
+    `lr` for every batch, or, with `lr_end`, falls linearly from `lr` at the first batch towards
+    `lr_end`, reached one batch after the last. `progress`, if given, is called as
+    progress(batches done, running mean loss). Stops at once, raising a
+    TrainingStopped that names the batch, when the loss diverges (Diverged), when
+    forward_backward raises or returns something unusable (StepFailed, the error as its
+    __cause__), or when `clock()` passes `deadline` between two batches (OutOfTime).
     """
+    step = impl.forward_backward        # a missing function fails here, as itself
     order = rng.permutation(len(X))
+    total = math.ceil(len(X) / batch_size)
     losses = []
     for start in range(0, len(X), batch_size):
+        k = len(losses) + 1
+        if deadline is not None and clock() > deadline:
+            raise OutOfTime(f"{k - 1} of {total} batches were done", k - 1, losses)
         batch = order[start:start + batch_size]
-        loss, params = impl.forward_backward(X[batch], y[batch], params, lr)
-        losses.append(float(loss))
+        rate = lr if lr_end is None else lr + (lr_end - lr) * (k - 1) / total
+        try:
+            loss, params = step(X[batch], y[batch], params, rate)
+        except Exception as error:  # noqa: BLE001 - the implementation's error, reported
+            raise StepFailed(f"forward_backward raised {type(error).__name__} at batch {k} of "
+                             f"{total}: {error}", k, losses) from error
+        try:
+            losses.append(float(loss))
+        except (TypeError, ValueError) as error:
+            raise StepFailed(f"forward_backward returned a loss that is not a number at batch "
+                             f"{k} of {total}: {type(loss).__name__} ({error})", k,
+                             losses) from error
         if diverged(losses):
-            raise FloatingPointError(f"the loss became {losses[-1]:.4g} at batch {len(losses)} "
-                                     f"(it started at {losses[0]:.4g}; learning rate {lr}): "
-                                     f"training diverged")
+            raise Diverged(f"the loss became {losses[-1]:.4g} at batch {k} of {total} (it "
+                           f"started at {losses[0]:.4g}; learning rate {rate:.4g}): training "
+                           f"diverged", k, losses)
         if progress is not None:
-            progress(len(losses), float(np.mean(losses[-100:])))
+            progress(k, float(np.mean(losses[-100:])))
     return params, losses
 
 
@@ -141,6 +206,110 @@ def initial_parameters(impl, seed, dtype=np.float32):
     """initialize_parameters(seed), with floating arrays in `dtype` (training runs in float32)."""
     params = impl.initialize_parameters(seed)
     return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+# -- the graded training check (SPEC.md TRAIN) ------------------------------------------------------
+# A short, fixed budget that grading can afford for every submission: one epoch on every 6th
+# training image (10,000), judged on every 5th test image (2,000), batch 64, from the check's own
+# initial parameters. The rate starts at the default (0.3) and falls linearly to 0 over the
+# epoch's batches: at a constant rate the accuracy after 157 steps is mostly the noise of the
+# last few (82 to 94% for eight seeds at 0.3, 82 to 94% at 0.1), with the decay it is 93.0 to
+# 94.6%, so the accuracy bars can separate a slightly wrong gradient from a correct one. The time
+# limit is the caller's: `pytest --training-seconds` (cnnspec/plugin.py), the rubric's [training]
+# table when grading.
+CHECK = dict(train_every=6, test_every=5, batch_size=64, lr=DEFAULTS["lr"], seed=0,
+             predict_chunk=500)
+
+
+def check_subsets(data):
+    """(X_train, y_train, X_test, y_test) of the check: fixed indices, no random draw."""
+    X_train, y_train = prepare(data["train_images"][::CHECK["train_every"]],
+                               data["train_labels"][::CHECK["train_every"]])
+    X_test, y_test = prepare(data["test_images"][::CHECK["test_every"]],
+                             data["test_labels"][::CHECK["test_every"]])
+    return X_train, y_train, X_test, y_test
+
+
+def check_parameters(seed=CHECK["seed"]):
+    """The check's starting point, the same for every implementation: He-normal weights (standard
+    deviation sqrt(2 / fan_in)) from np.random.default_rng(seed), zero biases, float32."""
+    from .contract import PARAM_SHAPES
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        if name.startswith("W"):
+            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+            params[name] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        else:
+            params[name] = np.zeros(shape, np.float32)
+    return params
+
+
+@dataclass
+class CheckRun:
+    """What the training check saw. `stopped`: the TrainingStopped that ended the epoch early
+    (None when all batches ran); `predict_problem`: why there is no accuracy although training
+    finished; `accuracy`: percent of the test subset whose predicted label is right."""
+    total: int
+    losses: list = field(default_factory=list)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    accuracy: float = None
+    stopped: TrainingStopped = None
+    predict_problem: str = None
+    limit: float = None
+
+    @property
+    def batches(self):
+        return len(self.losses)
+
+
+def training_check(impl, data, seconds=None, clock=time.monotonic):
+    """Run the check (SPEC.md TRAIN) on `impl` with MNIST `data` (load_mnist's dict) within
+    `seconds` (None: no limit). Never raises for what the implementation does, except that a
+    missing forward_backward, or a submission that failed to load, raises MissingFunction or
+    LoadFailed as itself (a missing predict is a `predict_problem`)."""
+    X_train, y_train, X_test, y_test = check_subsets(data)
+    batch_size = CHECK["batch_size"]
+    run = CheckRun(total=math.ceil(len(X_train) / batch_size), limit=seconds)
+    started = clock()
+    deadline = None if seconds is None else started + seconds
+    try:
+        params, run.losses = train_epoch(impl, check_parameters(), X_train, y_train,
+                                         CHECK["lr"], batch_size,
+                                         np.random.default_rng(CHECK["seed"]),
+                                         deadline=deadline, clock=clock, lr_end=0.0)
+    except TrainingStopped as stopped:
+        run.stopped, run.losses = stopped, stopped.losses
+        run.train_seconds = clock() - started
+        return run
+    run.train_seconds = clock() - started
+    try:
+        predict, labels = impl.predict, []
+    except MissingFunction as error:    # training is judged; only the accuracy cannot be
+        run.predict_problem = str(error)
+        return run
+    chunk = CHECK["predict_chunk"]
+    for start in range(0, len(X_test), chunk):
+        if deadline is not None and clock() > deadline:
+            run.stopped = OutOfTime(f"all {run.total} batches were done, but predict had "
+                                    f"labelled only {start} of the {len(X_test)} test images",
+                                    run.total, run.losses)
+            return run
+        X = X_test[start:start + chunk]
+        try:
+            got = np.asarray(predict(X, params))
+        except Exception as error:  # noqa: BLE001 - the implementation's error, reported
+            run.predict_problem = f"predict raised {type(error).__name__}: {error}"
+            return run
+        if got.shape != (len(X),):      # the dtype is predict's own tests' business
+            run.predict_problem = (f"predict returned labels of shape {got.shape} for "
+                                   f"{len(X)} images, expected ({len(X)},) (PRED-1)")
+            return run
+        labels.append(got)
+    run.eval_seconds = clock() - started - run.train_seconds
+    run.accuracy = float(100.0 * np.mean(np.concatenate(labels) == y_test))
+    return run
 
 
 def train(impl, data, epochs, batch_size, lr, schedule, final_lr=0.0, seed=0, limit=None,
@@ -155,12 +324,14 @@ def train(impl, data, epochs, batch_size, lr, schedule, final_lr=0.0, seed=0, li
     batches = math.ceil(len(X_train) / batch_size)
     for epoch in range(epochs):
         rate = learning_rate(epoch, epochs, lr, schedule, final_lr)
-        bar = Progress(batches, f"epoch {epoch + 1}/{epochs}")
+        update, close = progress_bar(batches, f"epoch {epoch + 1}/{epochs}")
         started = time.perf_counter()
-        params, losses = train_epoch(impl, params, X_train, y_train, rate, batch_size, rng,
-                                     progress=bar.update)
+        try:
+            params, losses = train_epoch(impl, params, X_train, y_train, rate, batch_size, rng,
+                                         progress=update)
+        finally:
+            close()
         seconds = time.perf_counter() - started
-        bar.close()
         started = time.perf_counter()
         train_acc = float(impl.test_accuracy(X_train, y_train, params)) if eval_train else None
         test_acc = float(impl.test_accuracy(X_test, y_test, params))
@@ -316,8 +487,9 @@ def run(args):
         params, history = train(impl, data, args.epochs, args.batch_size, args.lr, args.schedule,
                                 args.final_lr, args.seed, args.limit,
                                 eval_train=not args.no_train_accuracy)
-    except FloatingPointError as error:          # diverged: say where, not a traceback
-        print(f"\nerror: {error}", file=sys.stderr)
+    except TrainingStopped as error:      # diverged, or a step raised: say at which batch
+        cause = error.cause(chars=20_000)  # the implementation's own traceback first
+        print(f"\n{cause}\n\nerror: {error}" if cause else f"\nerror: {error}", file=sys.stderr)
         return 1
 
     np.savez(out / "params.npz", **params)

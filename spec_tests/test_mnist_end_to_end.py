@@ -34,12 +34,13 @@ def test_forward_backward_trains_mnist_to_97_percent_in_one_epoch(impl, mnist):
         _, history = training.train(impl, mnist, epochs=1, batch_size=batch_size, lr=lr,
                                     schedule="constant", seed=SEED, eval_train=False,
                                     log=lambda line: None)
-    except FloatingPointError as error:
+    except training.Diverged as error:
         pytest.fail(f"MNIST-1: forward_backward diverged in the first epoch: {error}. Stopped at "
-                    f"once. The "
-                    f"reference trains stably at this rate; look for a gradient that is too "
-                    f"large (a loss summed, not averaged: LOSS-1) or has the wrong sign.",
+                    f"once. The reference trains stably at this rate; look for a gradient that "
+                    f"is too large (a loss summed, not averaged: LOSS-1) or has the wrong sign.",
                     pytrace=False)
+    except training.StepFailed as error:
+        pytest.fail(f"MNIST-1: training stopped: {error}\n{error.cause()}", pytrace=False)
     accuracy = history["test_accuracy"][0]
     losses = history["batch_losses"][0]
     assert accuracy >= THRESHOLD, (
