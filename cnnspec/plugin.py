@@ -17,7 +17,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from .contract import CATEGORIES, CONTRACT
+from .contract import CATEGORIES, GRADED
 
 # Deterministic by default: the same examples every run, no timing-based failures. The explain
 # phase is left out: it re-runs a failing example many times to annotate it (about 20 s per
@@ -39,6 +39,7 @@ settings.register_profile("cnnspec-explore", deadline=None, max_examples=500,
 CALL_TIMEOUT = 10.0      # seconds one call of an isolated implementation may take
 MEMORY_MB = 2048         # address-space limit of an isolated worker
 MESSAGE_CHARS = 3000     # of a failure message kept in the log
+TRAINING_SECONDS = 300.0  # the whole training check (SPEC TRAIN-4); the rubric sets it when grading
 
 
 def pytest_addoption(parser):
@@ -64,6 +65,9 @@ def pytest_addoption(parser):
                     help="how the implementation names and shapes things: contract (the default: "
                          "SPEC.md's names), cs231n (CS231n's layers.py), or the path of an "
                          "adapter file for layer classes (.toml); see SPEC.md, \"API profiles\"")
+    group.addoption("--training-seconds", type=float, default=TRAINING_SECONDS, metavar="S",
+                    help="seconds the training check (SPEC TRAIN) may take in all before it is "
+                         f"stopped and fails (default {TRAINING_SECONDS:g})")
     group.addoption("--cnnspec-log", metavar="FILE",
                     help="write every test's function, output, category, clauses and outcome to "
                          "FILE as JSON lines (the grader and the mutant checker read it)")
@@ -112,7 +116,7 @@ def pytest_collection_modifyitems(session, config, items):
         m = meta(item)
         if m is None:
             continue
-        if m["function"] not in CONTRACT or m["category"] not in CATEGORIES:
+        if m["function"] not in GRADED or m["category"] not in CATEGORIES:
             raise pytest.UsageError(f"{item.nodeid}: bad spec marker {m}")
     items.sort(key=lambda item: (meta(item) or {}).get("category") == "golden")
 
@@ -188,7 +192,8 @@ def pytest_runtest_logreport(report):
         message = "" if report.passed else (getattr(report, "cnnspec_message", None)
                                             or str(report.longrepr or ""))
         record = {"kind": "result", "nodeid": report.nodeid, "outcome": report.outcome,
-                  "message": message[:MESSAGE_CHARS], "seconds": round(report.duration, 3)}
+                  "message": message[:MESSAGE_CHARS], "seconds": round(report.duration, 3),
+                  "properties": dict(report.user_properties)}
         _log(_session_config, record)
         _results.append((report.cnnspec, report.outcome, message))
 
@@ -243,7 +248,7 @@ def summary_lines(results, names=None):
                 if line.startswith("Likely cause:"):
                     entry.setdefault("causes", set()).add(line[len("Likely cause:"):].strip())
     lines = []
-    for function in CONTRACT:
+    for function in GRADED:
         if function not in per:
             continue
         e = per[function]
