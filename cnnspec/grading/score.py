@@ -22,7 +22,7 @@ from ..contract import CATEGORIES, CORRECTNESS, GRADED
 
 DEFAULT_RUBRIC = resources.files("cnnspec.grading").joinpath("rubric.toml")
 TABLES = {"functions": GRADED, "categories": CATEGORIES, "outputs": GRADED,
-          "exclude": ("clauses",),
+          "exclude": ("clauses",), "training": ("seconds",),
           "gradescope": ("visibility", "hidden_inputs", "integrity", "leaderboard")}
 
 
@@ -167,8 +167,16 @@ def gradescope_settings(rubric):
 _HYPOTHESIS = re.compile(r"hypothesis|falsifying example|reproduce_failure", re.I)
 _SEED_WORD = re.compile(r"(\bseed\b\s*[=:]?\s*|--seed[= ]\s*)\d+", re.I)
 _GRADING_SEED = re.compile(r"(\binput seed\s+|--seed[= ]\s*)\d+", re.I)
-_ABSOLUTE = re.compile(r"(?<![\w.~/])(?:~|/)(?:[^\s/'\"`:,;()\[\]{}<>]+/)+"
-                       r"([^\s/'\"`:,;()\[\]{}<>]*)")
+_ABSOLUTE = re.compile(r"(?<![\w.~/])~?/[^\s'\"`:,;()\[\]{}<>]+")
+
+
+def _last_two(match):
+    """An absolute path of three parts or more, as its last two (alice/hw3.ipynb)."""
+    path = match.group(0)
+    parts = [p for p in path.lstrip("~").split("/") if p]
+    if len(parts) < 3:
+        return path
+    return "/".join(parts[-2:]) + ("/" if path.endswith("/") else "")
 
 
 def for_students(text, seed=None, every_seed=True):
@@ -176,14 +184,14 @@ def for_students(text, seed=None, every_seed=True):
     seed, falsifying examples, @reproduce_failure), seeds (`seed 11`, `--seed 11`, `seed=6430`;
     with every_seed False only the grading seed's `input seed 11` and `--seed 11`, so that the
     student's own `seed=0` quoted by the notebook loader stays), the grading seed itself wherever
-    it stands as a number of 4 or more digits, and absolute paths of the grading machine (each
-    becomes its last part: hw3.ipynb)."""
+    it stands as a number of 4 or more digits, and the folders of the grading machine in absolute
+    paths (a path of three parts or more becomes its last two: alice/hw3.ipynb)."""
     text = "\n".join(line for line in str(text).splitlines() if not _HYPOTHESIS.search(line))
     hide = _SEED_WORD if every_seed else _GRADING_SEED
     text = hide.sub(lambda m: m.group(1) + "<hidden>", text)
     if seed is not None and len(str(abs(int(seed)))) >= 4:
         text = re.sub(rf"(?<![\d.]){abs(int(seed))}(?![\d.])", "<hidden>", text)
-    return _ABSOLUTE.sub(lambda m: m.group(1) or "<folder>", text)
+    return _ABSOLUTE.sub(_last_two, text)
 
 
 def failure_text(message, seed=None):

@@ -203,7 +203,10 @@ def test_a_falsifying_example_is_cut_with_all_its_lines():
 
 @pytest.mark.parametrize("text, expected", [
     ("seed 11 and --seed=11 and seed=6430", "seed <hidden> and --seed=<hidden> and seed=<hidden>"),
-    ("at /tmp/pytest-of-root/pytest-3/autograder/submission/hw3.ipynb:12", "at hw3.ipynb:12"),
+    ("at /tmp/pytest-of-root/pytest-3/autograder/submission/hw3.ipynb:12",
+     "at submission/hw3.ipynb:12"),
+    ("/home/prof/course/subs/alice/ holds 2 notebooks; /autograder and ~/x/y/z.py",
+     "subs/alice/ holds 2 notebooks; /autograder and y/z.py"),
     ("Falsifying example: f(x=1)\nkept", "kept"),
     ("shape (4, 3, 11, 11) of 48213977 and 148213977", "shape (4, 3, 11, 11) of <hidden> and "
                                                        "148213977"),
