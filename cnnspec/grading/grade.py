@@ -48,7 +48,9 @@ from . import report as grading_report
 from .score import by_function, load_rubric, read_log, results_json, score
 
 SPEC_TESTS = Path(resources.files("cnnspec.spec_tests"))
-NOT_GRADED = [SPEC_TESTS / "test_golden.py"]   # stored answers never decide a grade
+# Stored answers never decide a grade, and neither does MNIST-1's full epoch: the graded training
+# check is spec_tests/test_training.py (SPEC TRAIN), within the rubric's [training] seconds.
+NOT_GRADED = [SPEC_TESTS / "test_golden.py", SPEC_TESTS / "test_mnist_end_to_end.py"]
 GRADER_MEMORY_MB = 3072     # one submission's grading process (pytest, the oracles, its replies)
 GRADER_PROCESSES = 256      # processes and threads of that grading process
 TRUST = "--no-sandbox-i-trust-these-submissions"
@@ -281,7 +283,8 @@ def content_digest(submission, limit=64 * 2**20):
 
 def preflight(args, hide):
     """(isolation line for the report, warnings) or Refused: bubblewrap works (or the instructor
-    said to trust the submissions), workers can run unprivileged, and the probe finds nothing."""
+    said to trust the submissions), workers can run unprivileged, MNIST is here when the training
+    check has points (training_data), and the probe finds nothing."""
     bwrap_ok, bwrap_note = bwrap_status()
     if args.trust:
         bwrap_ok, bwrap_note = False, f"bubblewrap not used: {TRUST}"
@@ -294,6 +297,7 @@ def preflight(args, hide):
         raise Refused(f"workers must not run as root, and the Python interpreter "
                       f"{sys.executable} cannot be reached by an unprivileged user here (no "
                       "bubblewrap, no mount namespace); install Python in a world-readable folder")
+    training_data(args)
     warnings = []
     found = audit.leaks(hide=hide, use_bwrap=bwrap_ok, memory_mb=args.memory_mb)
     if found and not args.trust:
@@ -314,6 +318,29 @@ def preflight(args, hide):
              "worker folders on size- and inode-capped tmpfs" if mount_status()[0]
              else f"worker folders on disk ({mount_status()[1]})"]
     return "isolation: " + "; ".join(parts), warnings
+
+
+def training_data(args):
+    """Refused when the rubric's [training] seconds is not a time, or when the rubric gives the
+    training check (SPEC TRAIN) points and MNIST cannot be loaded here: every submission would
+    lose them for no fault of its own. Nothing is downloaded while grading; the grading processes
+    read the cache this finds (see grade)."""
+    rubric = load_rubric(getattr(args, "rubric", None))
+    seconds = rubric["training"].get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise Refused(f"the rubric's [training] seconds must be a number of seconds > 0, got "
+                      f"{seconds!r}")
+    points = rubric["functions"].get("training", 0)
+    if not points:
+        return
+    from ..mnist import MnistError, fetch
+    try:
+        fetch(allow_download=False)
+    except MnistError as error:
+        raise Refused(f"the rubric gives the training check {points:g} points, and it needs "
+                      f"MNIST, which cannot be loaded here. Run `cnnspec fetch-mnist` once first "
+                      f"(or give the check no points: [functions] training = 0 in your rubric). "
+                      f"{error}") from None
 
 
 def _reachable_python():
@@ -400,7 +427,8 @@ def grade(submission, name, out, args, rubric, hide=()):
                "--bwrap", "off" if args.trust else "require",
                "--impl", str(path), "--isolate", "--seed", str(args.seed),
                "--call-timeout", str(args.call_timeout), "--memory-mb", str(args.memory_mb),
-               "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN", "--api",
+               "--training-seconds", str(rubric["training"]["seconds"]),
+               "-o", "addopts=", "--tb=no", "-rN", "--api",
                str(Path(args.api).resolve()) if args.api.endswith(".toml") else args.api]
     for folder_to_hide in hide:
         command += ["--hide", folder_to_hide]
@@ -409,6 +437,8 @@ def grade(submission, name, out, args, rubric, hide=()):
     if args.tests:
         command += ["-k", args.tests]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSPEC_")}
+    from ..mnist import default_cache_dir
+    env["CNNSPEC_CACHE"] = str(default_cache_dir())     # the MNIST the preflight found
     run = _Run(args)
     if _STOP.is_set():
         raise Interrupted(submission)
