@@ -49,6 +49,8 @@ CONFIG = "cnnspec-gradescope.json"
 RUBRIC = "rubric.toml"
 VENV = "/opt/cnnspec"
 GRADESCOPE_ROOT = Path("/autograder")
+REFUSED = ("The autograder could not grade here (it refuses when the answers could be read, or "
+           "when the training check has no MNIST); your instructor can see why.")
 MIN_SEED = 1000       # smaller seeds cannot be told from other numbers when messages are scrubbed
 
 SETUP = """#!/usr/bin/env bash
@@ -63,6 +65,9 @@ python3 -m venv {venv}
 {venv}/bin/python -m pip install --upgrade pip
 {venv}/bin/python -m pip install {requirement}
 {venv}/bin/cnnspec --version
+# MNIST for the graded training check, fetched now: grading must not depend on the network.
+export CNNSPEC_CACHE={venv}/cache
+{venv}/bin/cnnspec fetch-mnist
 chmod 755 /autograder/run_autograder 2>/dev/null || true
 """
 
@@ -73,6 +78,9 @@ RUN = """#!/usr/bin/env bash
 set -u
 ROOT="${{CNNSPEC_ROOT:-/autograder}}"
 PYTHON="${{CNNSPEC_PYTHON:-{venv}/bin/python}}"
+if [ -z "${{CNNSPEC_CACHE:-}}" ] && [ -d {venv}/cache ]; then
+    export CNNSPEC_CACHE={venv}/cache      # the MNIST setup.sh fetched
+fi
 mkdir -p "$ROOT/results"
 "$PYTHON" -m cnnspec.grading.gradescope run --root "$ROOT"
 status=$?
@@ -251,8 +259,7 @@ def grade_here(root, container=False):
         if root.resolve() != GRADESCOPE_ROOT and not container:
             print(f"refusing to grade: {note}, and outside Gradescope's container ({root} is not "
                   f"{GRADESCOPE_ROOT}) file modes are not changed to make up for it", flush=True)
-            return failed(rubric, "The autograder could not grade safely here; your instructor "
-                          "can see why.", started, seed)
+            return failed(rubric, REFUSED, started, seed)
         print(f"{note}: locking cnnspec's files and {root / 'source'} to root, then probing",
               flush=True)
         print("locked: " + ", ".join(map(str, _lock_down(root))), flush=True)
@@ -261,12 +268,10 @@ def grade_here(root, container=False):
         isolation, warnings = grade.preflight(args, hide)
     except grade.Refused as error:
         print(f"refusing to grade: {error}", flush=True)
-        return failed(rubric, "The autograder could not grade safely here; your instructor can "
-                      "see why.", started, seed)
+        return failed(rubric, REFUSED, started, seed)
     if warnings:        # only with the trust flag: the probe found a way to the answers
         print("refusing to grade: " + "; ".join(warnings), flush=True)
-        return failed(rubric, "The autograder could not grade safely here; your instructor can "
-                      "see why.", started, seed)
+        return failed(rubric, REFUSED, started, seed)
     print(isolation, flush=True)
     name = grade.submission_names([str(submission)])[0]
     try:
