@@ -295,6 +295,7 @@ def training_check(impl, data, seconds=None, clock=time.monotonic):
             run.stopped = OutOfTime(f"all {run.total} batches were done, but predict had "
                                     f"labelled only {start} of the {len(X_test)} test images",
                                     run.total, run.losses)
+            run.eval_seconds = clock() - started - run.train_seconds
             return run
         X = X_test[start:start + chunk]
         try:

@@ -51,7 +51,8 @@ def finished(check, record_property):
     if isinstance(check, LoadFailed):
         raise check
     if isinstance(check, MissingFunction):
-        pytest.fail(f"not judged: the training check needs {check}", pytrace=False)
+        pytest.fail(f"not judged: the training check needs forward_backward and predict, and "
+                    f"{check}", pytrace=False)
     if isinstance(check, MnistError):
         pytest.fail(str(check), pytrace=False)
     done = check.stopped is None
@@ -60,11 +61,11 @@ def finished(check, record_property):
     stopped = check.stopped
     if isinstance(stopped, training.OutOfTime):
         pytest.fail(f"training ran out of time: the limit of the whole check is {check.limit:g} s "
-                    f"and {stopped} in {check.train_seconds:.1f} s (the reference needs a few "
-                    f"seconds: look for a Python loop over pixels or over images in a layer) "
-                    f"[SPEC TRAIN-4]", pytrace=False)
+                    f"and {stopped} in {check.train_seconds + check.eval_seconds:.1f} s (the "
+                    f"reference needs a few seconds: look for a Python loop over pixels or over "
+                    f"images in a layer) [SPEC TRAIN-4]", pytrace=False)
     if isinstance(stopped, training.Diverged):
-        pytest.fail(f"training diverged: {stopped}. Stopped at once. The reference trains "
+        pytest.fail(f"training: {stopped}. Stopped at once. The reference trains "
                     f"stably at this rate; look for a gradient that is too large (a loss summed, "
                     f"not averaged: LOSS-1) or an update with the wrong sign (NET-3) "
                     f"[SPEC TRAIN-2]", pytrace=False)

@@ -182,8 +182,9 @@ def test_an_update_with_the_wrong_sign_fails_every_test_naming_the_batch(mnist_a
     assert len(messages) == 1, messages           # one reason, not a cascade
     (message,) = messages
     assert all(outcome == "failed" for outcome, _, _ in results.values())
-    assert message.startswith("training diverged: the loss became ")
+    assert message.startswith("training: the loss became ")
     assert " at batch 3 of 157 (it started at " in message and "[SPEC TRAIN-2]" in message
+    assert "training diverged. Stopped at once." in message
     assert all(props == {"seconds_per_epoch": None, "accuracy": None}
                for _, _, props in results.values())
 
@@ -251,8 +252,8 @@ def test_graded_a_right_notebook_gets_the_points_and_a_diverging_one_loses_them(
     assert {t["function"] for t in graded["explodes"]} == {"training"}
     messages = {t["message"] for t in graded["explodes"]}
     assert [t["status"] for t in graded["explodes"]] == ["failed"] * 4 and len(messages) == 1
-    assert re.search(r"^training diverged: the loss became \S+ at batch \d+ of 157 ",
-                     messages.pop())
+    assert re.search(r"^training: the loss became \S+ at batch \d+ of 157 .*: training "
+                     r"diverged\. Stopped at once", messages.pop())
     assert sum(t["score"] for t in graded["explodes"]) == 0
 
 
