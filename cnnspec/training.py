@@ -79,14 +79,17 @@ def progress_bar(total, label, stream=None):
 
 
 class _Lines:
-    """A file for tqdm in a log: each redraw of the bar becomes a line of its own."""
+    """A file for tqdm in a log: each redraw of the bar becomes a line of its own, once per count
+    (closing the bar redraws the last one)."""
 
     def __init__(self, stream):
-        self.stream = stream
+        self.stream, self.shown = stream, None
 
     def write(self, text):
         text = text.replace("\r", "").strip("\n")
-        if text.strip():
+        count = text.split("[", 1)[0]
+        if text.strip() and count != self.shown:
+            self.shown = count
             self.stream.write(text + "\n")
 
     def flush(self):
