@@ -157,6 +157,12 @@ def test_run_autograder_grades_a_notebook_end_to_end_and_a_wrong_function_costs_
         (t["name"], t["output"]) for t in right["tests"] if t["status"] != "passed"]
     assert right["score"] == pytest.approx(sum(t["max_score"] for t in right["tests"]), abs=0.02)
     assert "read_csv('mnist_train.csv')" in right["output"]       # the load report
+    if load_rubric()["functions"].get("training"):              # the graded training check ran
+        board = {c["name"]: c for c in right["leaderboard"]}
+        assert board["Test accuracy (%)"]["order"] == "desc"
+        assert 90 < board["Test accuracy (%)"]["value"] < 100
+        assert board["Seconds per epoch"]["order"] == "asc"
+        assert board["Seconds per epoch"]["value"] > 0
     lost = {t["name"] for t in wrong["tests"] if t["status"] != "passed"}
     assert lost == {"test_accuracy"}
     accuracy = next(t for t in wrong["tests"] if t["name"] == "test_accuracy")
