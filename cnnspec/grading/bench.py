@@ -89,12 +89,15 @@ def timed(command, check=True):
 
 
 def suite_command(submission, isolate):
-    """The suite as the grader runs it for one submission (grade.py: its tests, seed and
-    hypothesis profile, golden vectors not graded), in-process or isolated."""
+    """The suite as the grader runs it for one submission (grade.py: its tests, seed, hypothesis
+    profile and training check's time limit; golden vectors and MNIST-1 not graded), in-process
+    or isolated."""
     from .grade import NOT_GRADED, SPEC_TESTS
+    from .score import load_rubric
     command = [sys.executable, "-m", "pytest", str(SPEC_TESTS), "-q", "-p", "no:cacheprovider",
                "--hypothesis-profile", "cnnspec-grade", "--impl", str(submission), "--seed",
-               str(SEED), "-m", "not mnist", "-o", "addopts=", "--tb=no", "-rN"]
+               str(SEED), "--training-seconds", str(load_rubric(None)["training"]["seconds"]),
+               "-o", "addopts=", "--tb=no", "-rN"]
     for path in NOT_GRADED:
         command += ["--ignore", str(path)]
     return command + (["--isolate"] if isolate else [])
