@@ -155,7 +155,9 @@ def test_initialize_parameters_leaves_the_global_random_state_alone(judge, seed)
         second = init(judge, seed)
     finally:
         np.random.set_state(saved)
-    if not (before[2:] == after[2:] and np.array_equal(before[1], after[1])):
+    # Isolated, the calls run in the worker, whose global state the grader cannot see: only the
+    # second check (a global draw shows as different weights for one seed) holds there.
+    if not judge.isolated and not (before[2:] == after[2:] and np.array_equal(before[1], after[1])):
         judge.fail("initialize_parameters changed NumPy's global random state (np.random.seed / "
                    "np.random.randn): use a generator of its own, np.random.default_rng(seed) "
                    "[SPEC INIT-4]")
