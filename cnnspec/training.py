@@ -235,7 +235,9 @@ def check_subsets(data):
 
 def check_parameters(seed=CHECK["seed"]):
     """The check's starting point, the same for every implementation: He-normal weights (standard
-    deviation sqrt(2 / fan_in)) from np.random.default_rng(seed), zero biases, float32."""
+    deviation sqrt(2 / fan_in)) from np.random.default_rng(seed), zero biases, float32. Written
+    out here rather than taken from the reference, so the graded starting point stays put whatever
+    becomes of reference/cnn.py (today the two agree bit for bit)."""
     from .contract import PARAM_SHAPES
     rng = np.random.default_rng(seed)
     params = {}

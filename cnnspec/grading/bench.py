@@ -19,6 +19,7 @@ and report). Every figure gives wall seconds, CPU seconds of the command and all
 before and after: on a shared machine, wall time is an upper bound and CPU time the steadier one.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -157,14 +158,10 @@ def add_arguments(parser):
 
 def run(args):
     if args.per_submission:
-        work = Path(args.keep or tempfile.mkdtemp(prefix="cnnspec-bench-grade-"))
-        try:
+        with work_folder(args.keep) as work:
             figures = {"cpus": os.cpu_count(), "per_submission": per_submission(work, args.repeat)}
             (work / "bench.json").write_text(json.dumps(figures, indent=1))
             print(json.dumps(figures))
-        finally:
-            if not args.keep:
-                shutil.rmtree(work, ignore_errors=True)
         return 0
     corpus = args.hostile or HOSTILE
     hostile = sorted(Path(corpus).glob("*.py")) if not args.skip_hostile else []
@@ -173,10 +170,8 @@ def run(args):
               f"checkout of cnnspec, not with the wheel; name a folder with --hostile DIR or "
               f"pass --skip-hostile", file=sys.stderr)
         return 2
-    work = Path(args.keep or tempfile.mkdtemp(prefix="cnnspec-bench-grade-"))
-    work.mkdir(parents=True, exist_ok=True)
     figures = {"cpus": os.cpu_count(), "jobs": args.jobs}
-    try:
+    with work_folder(args.keep) as work:
         if hostile:
             figures["hostile_submissions"] = len(hostile)
             figures["hostile_seconds"] = round(grade(hostile, work / "hostile", args.jobs), 1)
@@ -201,10 +196,20 @@ def run(args):
                   f"{whole['load'][0]} before, {whole['load'][1]} after)", flush=True)
         (work / "bench.json").write_text(json.dumps(figures, indent=1))
         print(json.dumps(figures))
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+@contextlib.contextmanager
+def work_folder(keep=None):
+    """The folder for the submissions and grades: `keep` (made if need be, kept), or a temporary
+    one removed at the end."""
+    work = Path(keep or tempfile.mkdtemp(prefix="cnnspec-bench-grade-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # -- the hostile corpus as graded, and a neighbour of a fork hog (issue 11) ----------------------
