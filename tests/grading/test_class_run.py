@@ -110,8 +110,11 @@ def test_ctrl_c_stops_cleanly_and_writes_the_summary_of_what_was_graded(tmp_path
     subs, out = class_of_three(tmp_path / "class"), tmp_path / "grades"
     command = [sys.executable, "-m", "cnnspec", "grade", *map(str, subs), "--out", str(out),
                "--tests", "relu", "--seed", "7", "--jobs", "1", *SANDBOX]
+    # Ctrl-C's SIGINT as a terminal sends it, whatever this test inherited: a shell's background
+    # job (`.ci/run &`) ignores SIGINT, and an ignored SIGINT stays ignored in its children.
     grader = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         for line in grader.stdout:      # wait for the first submission to be graded

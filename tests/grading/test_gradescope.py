@@ -205,6 +205,18 @@ def without_bwrap(tmp_path):
                   f"CNNSPEC_PYTHON={python} bash {root / 'run_autograder'}")
 
 
+def container_hides(tmp_path):
+    """The top-level folders a fresh container would not have: every one but the system's and
+    those holding Python, the test's folder and the MNIST cache (another checkout of cnnspec on
+    this machine, /work/main say, must not be what the probe finds)."""
+    from cnnspec.mnist import default_cache_dir
+    from cnnspec.sandbox.launch import ALWAYS_HIDDEN
+    keep = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable, tmp_path,
+                                        default_cache_dir())]
+    return [Path(top) for top in ALWAYS_HIDDEN if top != "/tmp"
+            and not any(path == Path(top) or Path(top) in path.parents for path in keep)]
+
+
 def locked(tmp_path, root):
     installed = next((tmp_path / "venv" / "lib").glob("python3*/site-packages/cnnspec"))
     return [stat.S_IMODE(f.stat().st_mode) == 0o700
@@ -216,13 +228,13 @@ def locked(tmp_path, root):
                     reason="the stand-in container is made with bubblewrap, as root")
 def test_where_bubblewrap_cannot_run_the_container_locks_the_answers_to_root_and_grades(tmp_path):
     """Gradescope's Docker may forbid the namespaces bubblewrap needs. Made here: run_autograder
-    runs inside a bubblewrap that hides the checkout and /tmp (every other copy of the reference
-    on this machine) but the stand-in root, with cnnspec installed from the zip's wheel and no
-    bwrap on the PATH. It locks cnnspec's installed folders and ROOT/source to root, the probe (an
+    runs inside a bubblewrap that hides the checkout, /tmp and every top-level folder that holds
+    neither Python nor the MNIST cache (every other copy of the reference on this machine) but
+    the stand-in root, with cnnspec installed from the zip's wheel and no bwrap on the PATH. It locks cnnspec's installed folders and ROOT/source to root, the probe (an
     unprivileged worker) reaches nothing, and the notebook is graded: full marks."""
     root, script = without_bwrap(tmp_path)
     container = ["bwrap", "--dev-bind", "/", "/", "--cap-add", "ALL"]
-    for folder in (PROJECT, Path("/tmp")):
+    for folder in [PROJECT, Path("/tmp")] + container_hides(tmp_path):
         container += ["--tmpfs", str(folder)]
     container += ["--bind", str(tmp_path), str(tmp_path), "--chdir", str(tmp_path)]
     run = subprocess.run(container + ["bash", "-c", script], capture_output=True, text=True,
