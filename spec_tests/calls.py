@@ -57,3 +57,16 @@ def backward(judge, function, dout, cache, kind="C"):
     cache itself (GEN-6: a backward that consumes its cache shows): its dX."""
     result = judge.call(function, copy_in(dout, kind), cache, copies=False)
     return judge.returned(result, function, "dX")
+
+
+def judge_forward_pass_kept(judge, function, X, out, run_backward):
+    """GEN-3, GEN-10: `run_backward()` (a call of backward `function`) leaves the forward's own
+    input X (which a cache may keep) and its output out as they were."""
+    kept = {"the forward's input X": (X, X.copy())}
+    if isinstance(out, np.ndarray):
+        kept["the forward's output out"] = (out, out.copy())
+    run_backward()
+    for name, (array, before) in kept.items():
+        if not np.array_equal(array, before, equal_nan=True):
+            judge.fail(f"{function} changed {name} in place [SPEC GEN-3, GEN-10]: the cache "
+                       f"refers to it and backward wrote into it. Work on copies.")

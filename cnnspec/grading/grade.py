@@ -520,6 +520,10 @@ class _Run:
     def stop(self):
         """Kill the grading process and its workers now (Ctrl-C); wait_and_end then returns."""
         self.stopped = True
+        self._kill()
+
+    def _kill(self):
+        """SIGKILL the grading process's session and every process of its cgroup."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -533,12 +537,7 @@ class _Run:
         except subprocess.TimeoutExpired:
             self.timed_out = True
         self.seconds = time.monotonic() - self.started
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.group is not None:
-            self.group.kill()
+        self._kill()
         kill_uids(uid_block(self.process.pid))     # workers that left every group and session
         if self.returncode is None:
             self.returncode = self.process.wait()
